@@ -1,0 +1,21 @@
+"""antrenor: turn a pretrained model into a specialist, end to end.
+
+Each stage is a function and a CLI verb, driven by one typed config:
+
+    >>> import antrenor
+    >>> result = antrenor.prepare({"input": ["data/demo/legal-classification"], "output": "runs/prep"})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["prepare", "__version__"]
+
+
+def prepare(config: Any, reporter: Any = None):
+    """Run the prepare stage; see antrenor.data.config.PrepareConfig (imported lazily: fast CLI start)."""
+    from antrenor.data.prepare import prepare as run_prepare
+
+    return run_prepare(config, reporter)

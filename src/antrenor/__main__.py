@@ -1,0 +1,5 @@
+import sys
+
+from antrenor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,125 @@
+"""The `antrenor` command: one verb per stage. Parses, calls the library, prints. No logic.
+
+Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from antrenor.config import describe_fields, load_config
+from antrenor.console import Reporter
+from antrenor.errors import AntrenorError
+
+
+def config_reference(config_class) -> str:
+    rows = describe_fields(config_class)
+    width = max(len(key) for key, *_ in rows)
+    lines = ["config keys (YAML, or --set key=value; nested keys with dots):"]
+    for key, type_name, default, description in rows:
+        shown = "" if type_name == "section" else f" [{type_name}, default {default}]"
+        lines.append(f"  {key.ljust(width)}  {description}{shown}")
+    return "\n".join(lines)
+
+
+def _output_flags() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    mode = parent.add_mutually_exclusive_group()
+    mode.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+    mode.add_argument("--json", action="store_true", help="print one JSON summary on stdout (for scripts)")
+    return parent
+
+
+def _config_flags() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", metavar="FILE", help="YAML config (the stage's keys, or a pipeline YAML with a section per stage)")
+    parent.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                        help="override one config key, e.g. --set dedup.threshold=0.9 (repeatable)")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from antrenor.data.config import PrepareConfig
+
+    parser = argparse.ArgumentParser(prog="antrenor", description="Turn a pretrained model into a specialist, end to end.")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    output, configured = _output_flags(), _config_flags()
+
+    prepare = verbs.add_parser(
+        "prepare", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="read, validate, normalize, dedup, split and report a dataset",
+        description=PrepareConfig.__doc__, epilog=config_reference(PrepareConfig))
+    prepare.add_argument("--input", action="append", metavar="PATH", help="input file or folder (repeatable)")
+    prepare.add_argument("--output", metavar="DIR", help="output folder")
+    prepare.add_argument("--kind", help="auto|instruction|chat|completion|text|classification|pairs|preference")
+    prepare.add_argument("--lang", help="language of the data (ro turns on Romanian fixes)")
+    prepare.add_argument("--model", help="model alias, hub id or folder whose tokenizer measures lengths")
+    prepare.add_argument("--seed", type=int)
+    prepare.add_argument("--strict", action="store_true", default=None, help="fail on the first bad record")
+    prepare.set_defaults(run=_run_prepare)
+
+    models = verbs.add_parser("models", parents=[output], help="list the model registry")
+    models.set_defaults(run=_run_models)
+    return parser
+
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    return Reporter("json" if args.json else "quiet" if args.quiet else "rich")
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from antrenor.data.config import PrepareConfig
+    from antrenor.data.prepare import prepare
+
+    flags = {"input": args.input, "output": args.output, "kind": args.kind, "lang": args.lang,
+             "model": args.model, "seed": args.seed, "strict": args.strict}
+    cfg = load_config(PrepareConfig, args.config, args.overrides, flags)
+    reporter = _reporter(args)
+    result = prepare(cfg, reporter)
+    summary = result.summary
+    reporter.table("splits", ["split", "records"], [[k, v] for k, v in summary["splits"].items()])
+    if summary["rejected_by_code"]:
+        reporter.table("rejected (see rejects.jsonl)", ["reason", "records"], [[k, v] for k, v in summary["rejected_by_code"].items()])
+    if summary["normalization"]:
+        reporter.table("normalization", ["change", "texts"], [[k, v] for k, v in summary["normalization"].items()])
+    reporter.info(f"report: [bold]{result.report_html}[/]")
+    reporter.emit_json({"output": str(result.output), "report": str(result.report_html), **summary})
+    return 0
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from antrenor.models.registry import REGISTRY
+
+    reporter = _reporter(args)
+    rows = [[e.alias, e.hub_id, e.family, f"{e.params_millions:g}M", e.license, e.languages, "yes" if e.embedded else "no"]
+            for e in REGISTRY.values()]
+    reporter.table("models", ["alias", "hub id", "family", "params", "license", "languages", "offline"], rows)
+    reporter.emit_json({"models": [dict(zip(["alias", "hub_id", "family", "params", "license", "languages", "embedded"], r)) for r in rows]})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except AntrenorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug of ours: say so plainly, keep the traceback for a report
+        if os.environ.get("ANTRENOR_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {type(error).__name__}: {error}\n"
+              "this is a bug in antrenor; rerun with ANTRENOR_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

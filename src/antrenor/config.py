@@ -1,0 +1,186 @@
+"""Typed stage configs and how they are loaded.
+
+Precedence, lowest first: the model's defaults < a YAML file (`--config FILE`; either the
+stage's own keys or a pipeline YAML with a section named after the stage) < `--set key=value`
+overrides (dotted keys for nested values) < explicit command-line flags.
+
+Every problem is collected and reported at once, with a "did you mean" for unknown keys,
+before any heavy work starts.
+
+Example:
+    >>> from antrenor.data.config import PrepareConfig
+    >>> cfg = load_config(PrepareConfig, overrides=["seed=7"], flags={"input": ["a.jsonl"], "output": "out"})
+    >>> cfg.seed
+    7
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from antrenor.errors import ConfigError
+
+C = TypeVar("C", bound="StageConfig")
+
+
+class StrictModel(BaseModel):
+    """A config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StageConfig(StrictModel):
+    """The config of one stage (prepare, train, ...)."""
+
+    stage: ClassVar[str] = ""
+
+    def doubts(self) -> list[str]:
+        """Supported but doubtful settings, each with why. Subclasses add theirs."""
+        return []
+
+
+def load_config(
+    cls: type[C],
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    flags: dict[str, Any] | None = None,
+) -> C:
+    """Build and validate a stage config from all sources; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged = _read_yaml_section(Path(config_file), cls.stage, problems)
+    for item in overrides:
+        parsed = _parse_override(item, problems)
+        if parsed is not None:
+            _deep_merge(merged, parsed)
+    for key, value in (flags or {}).items():
+        if value is not None:
+            _deep_merge(merged, _nest(key.split("."), value))
+    if problems:
+        raise ConfigError("the configuration has problems:", problems=problems)
+    try:
+        return cls.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"the {cls.stage or 'stage'} configuration has {exc.error_count()} problem(s):",
+            problems=format_validation_errors(exc, cls),
+        ) from None
+
+
+def save_resolved_config(config: StageConfig, path: Path) -> None:
+    """Write the fully resolved config beside an output, so a run can be repeated exactly."""
+    data = {config.stage: config.model_dump(mode="json")} if config.stage else config.model_dump(mode="json")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def format_validation_errors(exc: ValidationError, cls: type[BaseModel]) -> list[str]:
+    messages = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        key = ".".join(loc) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            known = _field_names_at(cls, loc[:-1])
+            close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{'.'.join(loc[:-1] + [close[0]])}'?)" if close else ""
+            messages.append(f"unknown key '{key}'{hint}; known keys here: {', '.join(sorted(known))}")
+        else:
+            got = error.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            messages.append(f"{key}: {error['msg']}{shown}")
+    return messages
+
+
+def describe_fields(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key, type, default, description) for every field, nested sections flattened with dots.
+
+    The CLI's --help and docs/config.md are both generated from this, so they cannot drift.
+    """
+    rows = []
+    for name, field in cls.model_fields.items():
+        key = prefix + name
+        nested = _model_class(field.annotation)
+        if nested is not None:
+            rows.append((key, "section", "", field.description or ""))
+            rows.extend(describe_fields(nested, key + "."))
+            continue
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        rows.append((key, _type_name(field.annotation), default, field.description or ""))
+    return rows
+
+
+def _read_yaml_section(path: Path, stage: str, problems: list[str]) -> dict[str, Any]:
+    if not path.is_file():
+        problems.append(f"config file {path} does not exist")
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problems.append(f"{where}: invalid YAML: {exc.problem}")
+        return {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot read YAML: {exc}")
+        return {}
+    if not isinstance(data, dict):
+        problems.append(f"{path}: expected a mapping of keys to values at the top level")
+        return {}
+    if stage and isinstance(data.get(stage), dict):
+        return data[stage]
+    return data
+
+
+def _parse_override(item: str, problems: list[str]) -> dict[str, Any] | None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        problems.append(f"--set {item!r}: expected key=value, e.g. --set seed=7")
+        return None
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return _nest(key.strip().split("."), value)
+
+
+def _nest(parts: list[str], value: Any) -> dict[str, Any]:
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
+def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _model_class(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *typing.get_args(annotation)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _field_names_at(cls: type[BaseModel], loc: list[str]) -> list[str]:
+    current: type[BaseModel] | None = cls
+    for part in loc:
+        field = current.model_fields.get(part) if current else None
+        current = _model_class(field.annotation) if field else None
+        if current is None:
+            return []
+    return list(current.model_fields) if current else []
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
+    return text or str(annotation).replace("typing.", "")

