@@ -134,7 +134,7 @@ def _decode_line(raw: bytes, line: int) -> tuple[str | None, Problem | None]:
         return raw.decode("utf-8").rstrip("\r\n"), None
     except UnicodeDecodeError as exc:
         bad = raw[exc.start : exc.start + 1].hex()
-        return None, Problem("invalid_utf8", f"invalid UTF-8 at byte {exc.start} (0x{bad})", _ENCODING_FIX)
+        return None, Problem("invalid_utf8", f"invalid UTF-8 at byte {exc.start} of the line (0x{bad})", _ENCODING_FIX)
 
 
 def _shown(raw: bytes) -> str:

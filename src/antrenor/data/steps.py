@@ -77,6 +77,9 @@ class PrepareRun:
             self.kind, self.kind_reason = self.cfg.kind, "given with --kind"
         else:
             fields = [apply_columns(r.fields, self.cfg.columns) for r in sample if r.fields is not None]
+            if not fields:
+                raise DataError(f"no usable record in {', '.join(self.cfg.input)}",
+                                problems=self._sample_problems(sample) or ["the input is empty"])
             kind, self.kind_reason = detect_kind(fields)
             if kind is None:
                 raise DataError(f"cannot tell what kind of records {', '.join(self.cfg.input)} holds",
