@@ -4,7 +4,6 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
-DEMO_OUT ?= runs/demo
 
 .PHONY: demo test venv clean
 
@@ -22,8 +21,12 @@ $(STAMP):
 
 venv: $(STAMP)
 
+# The main job on the embedded defaults. Until train/eval/export land it prepares the bundled
+# Romanian demo data (legal instructions for SmolLM2, legal articles for MiniLM) and prints the reports.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/antrenor demo --output $(DEMO_OUT)
+	HF_HUB_OFFLINE=1 $(BIN)/antrenor prepare --config examples/legal-sft.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/antrenor prepare --config examples/legal-classification.yaml
+	@echo "reports: runs/demo/legal-sft/data/data_report.html runs/demo/legal-classification/data/data_report.html"
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 -q tests
