@@ -129,8 +129,12 @@ def test_too_long_records_are_dropped_or_truncated_and_reported(tmp_path: Path, 
                  "--set", "filters.max_length=20", "--set", "split.validation=0", "--set", "split.test=0"]) == 0
     assert [r["code"] for r in read_jsonl(out / "rejects.jsonl")] == ["too_long"]
     texts = write_jsonl(tmp_path / "t.jsonl", [{"text": "a b c d e " * 10}])
-    assert main(["prepare", "--input", str(texts), "--output", str(out), "--quiet", "--model", str(tiny_tokenizer_dir),
-                 "--set", "filters.max_length=10", "--set", "split.validation=0", "--set", "split.test=0"]) == 0
+    args = ["prepare", "--input", str(texts), "--output", str(out), "--quiet", "--model", str(tiny_tokenizer_dir),
+            "--set", "filters.max_length=10", "--set", "split.validation=0", "--set", "split.test=0"]
+    assert main(args) == 0  # raw text is kept whole by default: training chunks it
+    assert read_jsonl(out / "train.jsonl")[0]["text"] == ("a b c d e " * 10).strip()
+    assert json.loads((out / "manifest.json").read_text())["counts"]["over_max_length"] == 1
+    assert main(args + ["--set", "filters.too_long=truncate"]) == 0
     assert read_jsonl(out / "train.jsonl")[0]["text"] == "a b c d e a b c d e"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["truncated"] == 1

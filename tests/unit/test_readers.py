@@ -138,3 +138,10 @@ def test_reading_never_modifies_the_input(tmp_path: Path):
     read(path, "jsonl")
     assert path.read_bytes() == content
     assert json.loads(content.splitlines()[0])["text"] == "aş"
+
+
+def test_lone_surrogate_escape_is_rejected_not_crashing_later(tmp_path: Path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "half \\ud800 char"}\n', encoding="utf-8")
+    records = read(path, "jsonl")
+    assert records[0].problem is None and records[1].problem.code == "invalid_unicode"

@@ -43,7 +43,8 @@ class FilterConfig(StrictModel):
     too_long: Literal["auto", "drop", "truncate", "keep"] = Field(
         "auto",
         description="Records over max_length: 'drop', 'truncate' (text and classification kinds only), "
-        "'keep' (only count them), or 'auto' = truncate text/classification, drop the others.",
+        "'keep' (only count them), or 'auto' = truncate classification, keep text (training chunks it), "
+        "drop the others.",
     )
     language: str | None = Field(
         None,

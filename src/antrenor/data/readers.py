@@ -180,7 +180,21 @@ def _parse_json_object(source: str, line_no: int, text: str) -> RawRecord:
             problem=Problem("not_an_object", f"expected a JSON object, found a {type(value).__name__}",
                             "wrap the record in an object with named fields"),
         )
+    if "\\ud" in text.lower() and _has_lone_surrogate(value):
+        return RawRecord(
+            source, line_no, text,
+            problem=Problem("invalid_unicode", "a \\udXXX escape encodes half a character (a lone surrogate)",
+                            "re-export the data from its source as UTF-8"),
+        )
     return RawRecord(source, line_no, text, fields=value)
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _read_json(path: Path, source: str, max_bytes: int, progress: Progress) -> Iterator[RawRecord]:

@@ -19,6 +19,10 @@ from antrenor.data.validate import RecordValidator
 from antrenor.errors import DataError
 
 KIND_SAMPLE_SIZE = 1000
+# Classification reads the start of a text; raw text for pre-training is chunked by the train
+# stage, so nothing is lost by keeping it; cutting an answer would teach the model to stop mid-way.
+AUTO_TOO_LONG = {"classification": "truncate", "text": "keep", "pairs": "drop", "instruction": "drop",
+                 "chat": "drop", "completion": "drop", "preference": "drop"}
 
 
 class PrepareRun:
@@ -161,7 +165,7 @@ class PrepareRun:
             measured = lengths.token_lengths([r.data for r in records], self.kind, self.tokenizer, progress=bar.advance)
         policy = self.cfg.filters.too_long
         if policy == "auto":
-            policy = "truncate" if self.kind in ("text", "classification") else "drop"
+            policy = AUTO_TOO_LONG[self.kind]
         for record, length in zip(records, measured):
             record.token_length = length
             if length <= self.max_length:

@@ -22,7 +22,8 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     count = 0
     with partial.open("w", encoding="utf-8", newline="\n") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            # default=str: extra columns from Parquet/datasets may hold dates or bytes
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
             count += 1
     os.replace(partial, path)
     return count
