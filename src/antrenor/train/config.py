@@ -1,0 +1,139 @@
+"""The `train` stage's config: short, flat keys, the same in YAML and `--set`.
+
+Defaults follow practice for each method: lr 2e-5 for full fine-tuning, 1e-4 for LoRA-style
+adapters (set when `lr` is left out), effective batch 16 reached by gradient accumulation.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from antrenor.config import StageConfig, StrictModel
+
+Task = Literal["sft", "classification", "clm", "mlm"]
+Method = Literal["full", "lora", "qlora", "ia3", "prompt", "freeze"]
+TASK_KINDS = {
+    "sft": ("instruction", "chat", "completion"),
+    "classification": ("classification", "pairs"),
+    "clm": ("text",),
+    "mlm": ("text",),
+}
+DEFAULT_LR = {"full": 2e-5, "freeze": 5e-5, "lora": 1e-4, "qlora": 1e-4, "ia3": 3e-3, "prompt": 3e-3}
+
+
+class LoraConfig(StrictModel):
+    """LoRA / QLoRA adapter settings (peft)."""
+
+    r: int = Field(16, ge=1, le=1024, description="Rank of the update matrices.")
+    alpha: int = Field(32, ge=1, description="Scaling numerator: the update is scaled by alpha/r (alpha/sqrt(r) with rslora).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the adapter input.")
+    target_modules: list[str] | str | None = Field(
+        None, description="Module names to adapt; default: every linear layer of the architecture except the output head."
+    )
+    rslora: bool = Field(False, description="Rank-stabilized scaling alpha/sqrt(r): better at high ranks.")
+    dora: bool = Field(False, description="Weight-decomposed LoRA (DoRA): often better quality, slower steps.")
+
+
+class FreezeConfig(StrictModel):
+    """For method `freeze`: what stays trainable."""
+
+    top_layers: int = Field(2, ge=0, description="Train only the top N transformer layers (plus the head).")
+    modules: list[str] = Field(default_factory=list, description="Also train parameters whose name contains one of these.")
+
+
+class PromptConfig(StrictModel):
+    """For method `prompt`: prompt tuning."""
+
+    virtual_tokens: int = Field(20, ge=1, le=512, description="Number of trainable virtual tokens prepended to the input.")
+
+
+class EwcConfig(StrictModel):
+    """Elastic weight consolidation: pull weights that matter for general text back to their start."""
+
+    weight: float = Field(0.0, ge=0.0, description="Penalty strength lambda; 0 turns EWC off.")
+    reference: str | None = Field(None, description="Text file (one sample a line) for the Fisher estimate; default: the shipped general Romanian text.")
+    samples: int = Field(64, ge=1, description="Reference samples used to estimate the Fisher diagonal.")
+
+
+class ReplayConfig(StrictModel):
+    """Replay: mix general text into training so the model keeps its general language ability."""
+
+    fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share of training examples drawn from the reference text.")
+    reference: str | None = Field(None, description="Text file (one sample a line); default: the shipped general Romanian text.")
+
+
+class TrainConfig(StageConfig):
+    """`antrenor train`: fine-tune a model on a prepared data folder."""
+
+    stage: ClassVar[str] = "train"
+
+    data: str = Field(..., description="A folder written by `antrenor prepare`.")
+    model: str = Field(..., description="Model alias, hub id or local folder.")
+    task: Task = Field("sft", description="sft (instruction/chat), classification, clm (continued pre-training), mlm.")
+    method: Method = Field("lora", description="full, lora, qlora, ia3, prompt or freeze.")
+    output: str = Field(..., description="Output folder: the model or adapter, checkpoints and reports.")
+
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
+    lr: float | None = Field(None, gt=0, description="Peak learning rate; default per method (2e-5 full, 1e-4 LoRA).")
+    batch_size: int = Field(8, ge=1, description="Examples per device per forward pass.")
+    effective_batch_size: int = Field(16, ge=1, description="Examples per optimizer step; reached with gradient accumulation.")
+    max_length: int = Field(512, ge=8, description="Tokens per example (or per packed row).")
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="Share of steps with a linear warm-up.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
+    scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="Learning-rate schedule after warm-up.")
+    seed: int = Field(42, description="Seed for initialization, data order and dropout.")
+
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps; default: a few times per epoch.")
+    save_steps: int | None = Field(None, ge=1, description="Checkpoint every N steps; default: at each evaluation.")
+    keep_checkpoints: int = Field(2, ge=1, description="Keep the last K checkpoints (the best is always kept).")
+    early_stopping_patience: int | None = Field(None, ge=1, description="Stop after N evaluations without improvement.")
+    metric: str | None = Field(None, description="Validation metric that picks the best checkpoint; default: eval_loss (accuracy for classification).")
+
+    packing: bool = Field(True, description="sft/clm: pack several examples per row, without attention across them.")
+    bf16: bool | None = Field(None, description="bf16 autocast; default: on when the CPU/GPU supports it.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
+    trust_remote_code: bool = Field(False, description="Run model code shipped with a hub model (only for models you trust).")
+    allow_pickle: bool = Field(False, description="Allow loading .bin (pickle) weights; safetensors only by default.")
+
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA/QLoRA settings.")
+    freeze: FreezeConfig = Field(default_factory=FreezeConfig, description="Layer freezing settings.")
+    prompt: PromptConfig = Field(default_factory=PromptConfig, description="Prompt tuning settings.")
+    ewc: EwcConfig = Field(default_factory=EwcConfig, description="Elastic weight consolidation.")
+    replay: ReplayConfig = Field(default_factory=ReplayConfig, description="Replay of general text.")
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
+        default_factory=lambda: ["tensorboard"], description="Experiment trackers (W&B and MLflow honour their offline modes).")
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "TrainConfig":
+        if self.effective_batch_size % self.batch_size:
+            raise ValueError(f"effective_batch_size {self.effective_batch_size} must be a multiple of batch_size {self.batch_size}")
+        if self.task == "mlm" and self.method in ("prompt", "qlora"):
+            raise ValueError(f"method {self.method} is not supported for mlm; use full, lora, ia3 or freeze")
+        if self.replay.fraction and self.task not in ("sft", "clm"):
+            raise ValueError("replay mixes general text into language-model training: use it with task sft or clm")
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+
+    @property
+    def accumulation_steps(self) -> int:
+        return self.effective_batch_size // self.batch_size
+
+    def doubts(self) -> list[str]:
+        doubts = []
+        lr = self.learning_rate
+        if self.method == "full" and not 1e-5 <= lr <= 5e-5:
+            doubts.append(f"lr {lr:g} is outside 1e-5..5e-5, the usual range for full fine-tuning: expect instability or slow learning")
+        if self.method in ("lora", "qlora") and not 5e-5 <= lr <= 5e-4:
+            doubts.append(f"lr {lr:g} is outside 5e-5..5e-4, the usual range for LoRA")
+        if self.epochs > 5 and self.max_steps is None:
+            doubts.append(f"{self.epochs:g} epochs: fine-tuning rarely needs more than 5; watch the validation loss for overfitting")
+        if not 4 <= self.batch_size <= 32:
+            doubts.append(f"batch_size {self.batch_size} is outside 4..32: gradient estimates are noisy or memory is wasted")
+        return doubts
