@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["prepare", "__version__"]
+__all__ = ["prepare", "train", "__version__"]
 
 
 def prepare(config: Any, reporter: Any = None):
@@ -19,3 +19,10 @@ def prepare(config: Any, reporter: Any = None):
     from antrenor.data.prepare import prepare as run_prepare
 
     return run_prepare(config, reporter)
+
+
+def train(config: Any, reporter: Any = None):
+    """Run the train stage; see antrenor.training.config.TrainConfig."""
+    from antrenor.training.run import train as run_train
+
+    return run_train(config, reporter)

@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--strict", action="store_true", default=None, help="fail on the first bad record")
     prepare.set_defaults(run=_run_prepare)
 
+    from antrenor.training.config import TrainConfig
+
+    train = verbs.add_parser(
+        "train", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="fine-tune a model on a prepared data folder",
+        description=TrainConfig.__doc__, epilog=config_reference(TrainConfig))
+    train.add_argument("--data", metavar="DIR", help="a folder written by antrenor prepare")
+    train.add_argument("--model", help="model alias, hub id or local folder")
+    train.add_argument("--task", help="sft|classification|clm|mlm")
+    train.add_argument("--method", help="full|lora|qlora|ia3|prompt|freeze")
+    train.add_argument("--output", metavar="DIR", help="output folder")
+    train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
+    train.set_defaults(run=_run_train)
+
     models = verbs.add_parser("models", parents=[output], help="list the model registry")
     models.set_defaults(run=_run_models)
     return parser
@@ -89,6 +103,23 @@ def _run_prepare(args: argparse.Namespace) -> int:
     reporter.info(f"report: [bold]{result.report_html}[/]")
     reporter.emit_json({"output": str(result.output), "report": str(result.report_html), **summary})
     return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from antrenor.training.config import TrainConfig
+    from antrenor.training.run import train
+
+    flags = {"data": args.data, "model": args.model, "task": args.task, "method": args.method,
+             "output": args.output, "resume": args.resume}
+    cfg = load_config(TrainConfig, args.config, args.overrides, flags)
+    reporter = _reporter(args)
+    result = train(cfg, reporter)
+    shown = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    reporter.table("training", ["figure", "value"], [[k, f"{v:.4g}"] for k, v in shown.items()])
+    reporter.info(f"{result.status}: model in [bold]{result.output}[/]")
+    reporter.emit_json({"output": str(result.output), "status": result.status, "metrics": shown,
+                        "trainable_parameters": result.trainable_parameters, "total_parameters": result.total_parameters})
+    return 0 if result.status == "completed" else 130
 
 
 def _run_models(args: argparse.Namespace) -> int:

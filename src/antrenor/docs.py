@@ -17,8 +17,9 @@ precedence: defaults < YAML < `--set` < command-line flags.
 
 def stage_configs() -> list[type]:
     from antrenor.data.config import PrepareConfig
+    from antrenor.training.config import TrainConfig
 
-    return [PrepareConfig]
+    return [PrepareConfig, TrainConfig]
 
 
 def config_reference_markdown() -> str:

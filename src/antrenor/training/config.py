@@ -96,6 +96,7 @@ class TrainConfig(StageConfig):
     packing: bool = Field(True, description="sft/clm: pack several examples per row, without attention across them.")
     bf16: bool | None = Field(None, description="bf16 autocast; default: on when the CPU/GPU supports it.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
+    resume: bool = Field(False, description="Continue from the last complete checkpoint in output/checkpoints.")
     trust_remote_code: bool = Field(False, description="Run model code shipped with a hub model (only for models you trust).")
     allow_pickle: bool = Field(False, description="Allow loading .bin (pickle) weights; safetensors only by default.")
 

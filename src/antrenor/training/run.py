@@ -1,0 +1,119 @@
+"""The train stage: setup -> train -> save -> cleanup, reading top to bottom.
+
+Example:
+    >>> import antrenor
+    >>> antrenor.training({"data": "runs/demo/legal-sft/data", "model": "smollm2-135m-instruct",
+    ...                 "task": "sft", "method": "lora", "output": "runs/demo/legal-sft/model", "max_steps": 20})
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from antrenor.config import load_config, save_resolved_config
+from antrenor.console import Reporter
+from antrenor.errors import ConfigError
+from antrenor.models.registry import check_model_name, load_tokenizer
+from antrenor.training import outputs
+from antrenor.training.adapters import apply_method, trainable_summary
+from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
+from antrenor.training.config import TASK_KINDS, TrainConfig
+from antrenor.training.data import check_prepared_folder, load_prepared
+from antrenor.training.tasks import setup_task
+from antrenor.training.trainer_setup import build_trainer
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    status: str  # "completed" or "interrupted"
+    trainable_parameters: int
+    total_parameters: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> TrainResult:
+    cfg = _as_config(config)
+    reporter = reporter or Reporter("quiet")
+    check_before_work(cfg)
+    for doubt in cfg.doubts():
+        reporter.warn(doubt)
+
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
+    output = Path(cfg.output)
+    output.mkdir(parents=True, exist_ok=True)
+    data = load_prepared(cfg.data)
+    tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    task = setup_task(cfg, data, tokenizer, reporter)
+    model = apply_method(task.model, cfg, task.head)
+    trainable, total = trainable_summary(model)
+    reporter.info(f"trainable parameters: [bold]{trainable:,}[/] of {total:,} ({100 * trainable / total:.2f} %), "
+                  f"method {cfg.method}; {len(task.train_features)} training examples")
+
+    trainer = build_trainer(cfg, model, tokenizer, task, reporter)
+    resume_from = _resume_checkpoint(cfg, output, reporter)
+    train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    interrupted = any(getattr(cb, "interrupted", False) for cb in trainer.callback_handler.callbacks)
+
+    metrics = dict(train_output.metrics)
+    if task.eval_features and not interrupted:
+        metrics.update(trainer.evaluate())
+    if interrupted:
+        reporter.warn(f"interrupted at step {trainer.state.global_step}: a checkpoint was saved; continue with --resume")
+    else:
+        trainer.save_model(str(output))
+        tokenizer.save_pretrained(str(output))
+    save_resolved_config(cfg, output / "train_config.yaml")
+    outputs.write_manifest(output, cfg, data, task, trainable, total, metrics, interrupted)
+    outputs.write_training_curves(output, trainer.state.log_history)
+    if task.labels.get("id2label"):
+        (output / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False, indent=2), encoding="utf-8")
+    return TrainResult(output, "interrupted" if interrupted else "completed", trainable, total, metrics)
+
+
+def check_before_work(cfg: TrainConfig) -> None:
+    """Every config problem, before any model loads."""
+    problems = check_prepared_folder(cfg.data, TASK_KINDS[cfg.task], cfg.task)
+    model_problem = check_model_name(cfg.model)
+    if model_problem:
+        problems.append(model_problem)
+    problems += _missing_extras(cfg)
+    output = Path(cfg.output)
+    if not cfg.resume and checkpoints(output / "checkpoints"):
+        problems.append(f"{output} holds checkpoints of an earlier run: continue it with --resume, or choose a new output")
+    if problems:
+        raise ConfigError("cannot start training:", problems=problems)
+
+
+def _missing_extras(cfg: TrainConfig) -> list[str]:
+    import importlib.util
+
+    needed = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+    return [f"report_to {name} needs the {name} package: pip install {needed[name]}"
+            for name in cfg.report_to if importlib.util.find_spec(needed[name]) is None]
+
+
+def _resume_checkpoint(cfg: TrainConfig, output: Path, reporter: Reporter) -> Path | None:
+    if not cfg.resume:
+        return None
+    checkpoint, skipped = latest_complete_checkpoint(output / "checkpoints")
+    for partial in skipped:
+        reporter.warn(f"skipping {partial}: incomplete or corrupt (no valid completion marker)")
+    if checkpoint is None:
+        reporter.warn("--resume: no complete checkpoint found, starting from the beginning")
+    else:
+        reporter.info(f"resuming from {checkpoint}")
+    return checkpoint
+
+
+def _as_config(config: TrainConfig | dict[str, Any] | str | Path) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        return config
+    if isinstance(config, dict):
+        return load_config(TrainConfig, flags=config)
+    return load_config(TrainConfig, config_file=config)

@@ -1,0 +1,100 @@
+"""What each task needs from the model and the data, behind one shape: `setup_task(cfg, data, tokenizer)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from antrenor.console import Reporter
+from antrenor.models.loading import load_pretrained
+from antrenor.training import classify, pretrain, sft
+from antrenor.training.collate import PackedCollator, PaddedCollator
+from antrenor.training.config import TrainConfig
+from antrenor.training.data import PreparedData, reference_lines
+
+
+@dataclass
+class TaskSetup:
+    model: Any
+    head: str
+    train_features: list[dict[str, Any]]
+    eval_features: list[dict[str, Any]]
+    collator: Any
+    compute_metrics: Any = None
+    language_model: bool = False
+    labels: dict[str, Any] = field(default_factory=dict)
+    location: str = ""
+
+
+def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> TaskSetup:
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token  # causal LMs often ship without a pad token
+    if cfg.task == "classification":
+        return _setup_classification(cfg, data, tokenizer, reporter)
+    return _setup_language_model(cfg, data, tokenizer, reporter)
+
+
+def _load(cfg: TrainConfig, head: str, **kwargs: Any) -> tuple[Any, str]:
+    model, resolved = load_pretrained(cfg.model, head, trust_remote_code=cfg.trust_remote_code,
+                                      allow_pickle=cfg.allow_pickle, **kwargs)
+    return model, resolved.location
+
+
+def _setup_language_model(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> TaskSetup:
+    if cfg.task == "sft":
+        if sft.ensure_chat_template(tokenizer):
+            reporter.warn("the tokenizer has no chat template: using plain ChatML (saved with the model)")
+        train, dropped = sft.build_features(data.train, data.kind, tokenizer, cfg.max_length)
+        evaluation, eval_dropped = sft.build_features(data.validation, data.kind, tokenizer, cfg.max_length)
+        if dropped + eval_dropped:
+            reporter.warn(f"{dropped + eval_dropped} examples are longer than max_length={cfg.max_length} tokens and "
+                          "were left out (answers are never cut); raise max_length or re-run prepare with filters.max_length")
+        head = sft.HEAD
+    else:
+        train, split = pretrain.build_features(data.train, cfg.task, tokenizer, cfg.max_length)
+        evaluation, _ = pretrain.build_features(data.validation, cfg.task, tokenizer, cfg.max_length)
+        if split:
+            reporter.info(f"{split} documents longer than max_length were cut into chunks (nothing dropped)")
+        head = pretrain.HEADS[cfg.task]
+    if cfg.replay.fraction:
+        train = train + replay_features(cfg, tokenizer, len(train))
+    model, location = _load(cfg, head)
+    if cfg.task == "mlm":
+        from transformers import DataCollatorForLanguageModeling
+
+        collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=cfg.seed)
+    elif cfg.packing and cfg.method != "prompt":
+        collator = PackedCollator()
+    else:
+        collator = PaddedCollator(tokenizer.pad_token_id)
+    return TaskSetup(model, head, train, evaluation, collator, language_model=True, location=location)
+
+
+def replay_features(cfg: TrainConfig, tokenizer: Any, train_size: int) -> list[dict[str, Any]]:
+    """General text examples, a `replay.fraction` share of the mixed training set, trained on all tokens."""
+    wanted = round(cfg.replay.fraction / (1 - cfg.replay.fraction) * train_size)
+    lines = reference_lines(cfg.replay.reference)
+    records = [{"text": lines[i % len(lines)]} for i in range(wanted)]
+    features, _ = pretrain.build_features(records, "clm", tokenizer, cfg.max_length)
+    return features
+
+
+def _setup_classification(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> TaskSetup:
+    kind_of_problem = classify.problem_type(data.train)
+    labels = [] if kind_of_problem == "regression" else data.labels
+    id2label, label2id = classify.label_maps(labels)
+    train, _ = classify.build_features(data.train, tokenizer, cfg.max_length, label2id, kind_of_problem)
+    evaluation, unknown = classify.build_features(data.validation, tokenizer, cfg.max_length, label2id, kind_of_problem)
+    if unknown:
+        reporter.warn(f"{unknown} validation records have labels never seen in train and were left out")
+    extra = {"problem_type": kind_of_problem, "num_labels": 1 if kind_of_problem == "regression" else len(labels)}
+    if labels:
+        extra.update(id2label=id2label, label2id=label2id)
+    model, location = _load(cfg, classify.HEAD, **extra)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    from transformers import DataCollatorWithPadding
+
+    return TaskSetup(model, classify.HEAD, train, evaluation, DataCollatorWithPadding(tokenizer),
+                     classify.compute_metrics(kind_of_problem), labels={"problem_type": kind_of_problem, "id2label": id2label},
+                     location=location)

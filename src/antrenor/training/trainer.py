@@ -1,0 +1,83 @@
+"""The Trainer, extended only where transformers asks for it (compute_loss, log).
+
+- Causal LM loss from the logits of labelled positions only: the 49K-vocabulary output
+  head runs on the answer tokens, not on every position, which saves most of the memory
+  and time of the loss (fp32 logits for 8 x 512 positions alone are 800 MB). The standard
+  path is kept for prompt tuning (peft prepends virtual tokens in its own forward) and for
+  multi-process runs (DDP synchronizes gradients through the wrapped forward).
+- The EWC penalty, when configured.
+- A non-finite loss stops training at once: the last saved checkpoint stays the last good one.
+- Logged figures gain perplexity (LM tasks) and real (non-padding) tokens per second.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer
+
+from antrenor.errors import AntrenorError
+
+
+class NonFiniteLoss(AntrenorError):
+    pass
+
+
+class AntrenorTrainer(Trainer):
+    def __init__(self, *args: Any, selective_loss: bool = False, ewc: Any = None, language_model: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.selective_loss = selective_loss
+        self.ewc = ewc
+        self.language_model = language_model
+        self.loss_is_scaled_for_ga = False  # compute_loss returns a per-micro-batch mean
+        self.real_tokens = 0
+        self._tokens_since, self._time_since = 0, time.perf_counter()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "attention_mask" in inputs:
+            self.real_tokens += int(inputs["attention_mask"].sum()) if model.training else 0
+        elif model.training:
+            self.real_tokens += int(inputs["input_ids"].numel())
+        use_selective = (self.selective_loss and model.training and not return_outputs
+                         and "labels" in inputs and self.accelerator.num_processes == 1)
+        if use_selective:
+            loss, outputs = labelled_positions_loss(self.accelerator.unwrap_model(model), inputs), None
+        else:
+            loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=None)
+        if self.ewc is not None and model.training:
+            loss = loss + self.ewc(model)
+        if model.training and not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLoss(
+                f"the loss became {loss.item()} at step {self.state.global_step + 1}; training stopped",
+                problems=["the last saved checkpoint is the last good one (resume with --resume)",
+                          "lower lr, check the data for extreme values, or keep max_grad_norm"])
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if self.language_model and "eval_loss" in logs:
+            logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 50.0))
+        if "loss" in logs:
+            now = time.perf_counter()
+            logs["tokens_per_second"] = round((self.real_tokens - self._tokens_since) / max(1e-9, now - self._time_since), 1)
+            self._tokens_since, self._time_since = self.real_tokens, now
+        super().log(logs, *args, **kwargs)
+
+
+def labelled_positions_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over labelled positions, computing logits for those only."""
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder, head = causal.get_decoder(), causal.get_output_embeddings()
+    labels = inputs["labels"]
+    forward = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
+    hidden = decoder(**forward).last_hidden_state[:, :-1]
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = head(hidden[keep]).float()
+    softcap = getattr(causal.config, "final_logit_softcapping", None)
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return F.cross_entropy(logits, targets[keep])

@@ -1,0 +1,127 @@
+"""TrainingArguments and callbacks from a TrainConfig: the one place that maps our keys to the Trainer's."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from antrenor.console import Reporter
+from antrenor.training import ewc
+from antrenor.training.callbacks import CheckpointMarkerCallback, InterruptCallback, MetricsFileCallback, ProgressCallback
+from antrenor.training.collate import PackedCollator, PaddedCollator
+from antrenor.training.config import TrainConfig
+from antrenor.training.data import reference_lines
+from antrenor.training.trainer import AntrenorTrainer, labelled_positions_loss
+
+
+def cpu_supports_bf16() -> bool:
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _distributed() -> bool:
+    """Launched by accelerate/torchrun with several processes."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter) -> AntrenorTrainer:
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
+
+    output = Path(cfg.output)
+    has_eval = bool(task.eval_features)
+    steps_per_epoch = max(1, math.ceil(len(task.train_features) / cfg.effective_batch_size))
+    total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    eval_steps = cfg.eval_steps or max(1, total_steps // 4)
+    metric = cfg.metric or ("accuracy" if task.compute_metrics and task.labels.get("problem_type") == "single_label_classification"
+                            else "loss")
+    bf16 = cpu_supports_bf16() if cfg.bf16 is None else cfg.bf16
+    args = TrainingArguments(
+        output_dir=str(output / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        warmup_steps=round(cfg.warmup_ratio * total_steps),
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        lr_scheduler_type=cfg.scheduler,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps or eval_steps,
+        save_total_limit=cfg.keep_checkpoints,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model=metric if has_eval else None,
+        greater_is_better=metric not in ("loss", "mse") if has_eval else None,
+        logging_steps=max(1, min(10, total_steps // 20)),
+        logging_first_step=True,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        # packed rows have no padding to save; padded batches waste least when grouped by length
+        train_sampling_strategy="random" if isinstance(task.collator, PackedCollator) else "group_by_length",
+        remove_unused_columns=False,
+        report_to=[name for name in cfg.report_to if name != "tensorboard"],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        ddp_backend="gloo" if _distributed() and not torch.cuda.is_available() else None,
+    )
+    callbacks = [MetricsFileCallback(output / "metrics.jsonl"), ProgressCallback(reporter), InterruptCallback(),
+                 CheckpointMarkerCallback()]
+    if "tensorboard" in cfg.report_to:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        board = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output / "tensorboard")))
+        board.logging_dir = str(output / "tensorboard")  # where it reopens its writer after training ends
+        callbacks.append(board)
+    if cfg.early_stopping_patience and has_eval:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
+    penalty = _ewc_penalty(cfg, model, tokenizer, task, reporter) if cfg.ewc.weight > 0 else None
+    trainer = AntrenorTrainer(
+        model=model, args=args, train_dataset=task.train_features, eval_dataset=task.eval_features or None,
+        data_collator=task.collator, compute_metrics=task.compute_metrics, callbacks=callbacks,
+        selective_loss=task.head == "causal-lm" and cfg.method != "prompt", ewc=penalty, language_model=task.language_model,
+    )
+    trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl say the same, tidily
+    return trainer
+
+
+def _ewc_penalty(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter) -> ewc.EwcPenalty:
+    lines = reference_lines(cfg.ewc.reference, limit=cfg.ewc.samples)
+    reporter.info(f"EWC: estimating the Fisher information on {len(lines)} reference samples")
+    encoded = tokenizer(lines, truncation=True, max_length=min(cfg.max_length, 256))["input_ids"]
+    pad = PaddedCollator(tokenizer.pad_token_id)
+    batches = [pad([{"input_ids": ids} for ids in encoded[i : i + 4]]) for i in range(0, len(encoded), 4)]
+    return ewc.build_penalty(model, batches, _reference_loss(task.head), cfg.ewc.weight)
+
+
+def _reference_loss(head: str):
+    """The loss whose gradients define the Fisher: LM loss, or the classifier's own prediction."""
+    def loss_of(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if head == "causal-lm":
+            return labelled_positions_loss(model, batch)
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        if head == "masked-lm":
+            return model(**inputs, labels=batch["labels"]).loss
+        logits = model(**inputs).logits
+        if logits.shape[-1] == 1:
+            return (logits ** 2).mean()
+        return torch.nn.functional.cross_entropy(logits, logits.argmax(dim=-1).detach())
+    return loss_of
