@@ -6,7 +6,8 @@ diacritics including some cedilla ş/ţ, ~2% exact and ~2% near duplicates so de
 then runs `antrenor.prepare` on it in a separate child process, so each size gets its own
 peak RSS. Generation is not timed; only the `prepare()` call is (interpreter start and
 `import antrenor` are not). Printed per size: records, seconds, records/s, peak RSS (MB),
-and time per record relative to the smallest size (1.00 everywhere = linear cost).
+and time per record relative to the smallest size (1.00 everywhere = linear cost). CPU
+seconds (user + system) are printed too: on a shared machine they are steadier than wall time.
 
 Target: 100K records in <= 60 s with <= 2 GB peak RSS on 2 cores, cost growing linearly.
 
@@ -111,9 +112,10 @@ def child(data: str, output: str, model: str | None, profile: bool) -> None:
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
-    start = time.perf_counter()
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # user + system seconds
+    start, cpu_start = time.perf_counter(), cpu()
     result = antrenor.prepare(config)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu_start
     if profiler:
         import pstats
         profiler.disable()
@@ -121,7 +123,7 @@ def child(data: str, output: str, model: str | None, profile: bool) -> None:
         stats.sort_stats("cumulative").print_stats(30)
         stats.sort_stats("tottime").print_stats(15)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
-    print(json.dumps({"seconds": seconds, "rss_mb": rss_mb, "splits": result.splits,
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "rss_mb": rss_mb, "splits": result.splits,
                       "rejected": result.rejected, "counts": result.summary["counts"]}))
 
 
@@ -130,7 +132,7 @@ def run_size(n: int, workdir: Path, model: str | None, profile: bool) -> dict:
     start = time.perf_counter()
     made = generate(data, n)
     print(f"[{n:,}] generated {data.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - start:.0f} s "
-          f"({made['exact']} exact + {made['near']} near copies); running prepare...", file=sys.stderr, flush=True)
+          f"({made['exact']} exact + {made['near']} near copies); load {os.getloadavg()[0]:.1f}; running prepare...", file=sys.stderr, flush=True)
     command = [sys.executable, __file__, "--child", str(data), str(output)]
     command += ["--model", model] if model else []
     command += ["--profile"] if profile else []
@@ -158,11 +160,11 @@ def main() -> None:
             r = rows[-1]
             print(f"[{n:,}] {r['seconds']:.1f} s, {r['rss_mb']:.0f} MB; counts {r['counts']}", file=sys.stderr, flush=True)
     base = rows[0]["seconds"] / rows[0]["records"]
-    print(f"| records | seconds | records/s | peak RSS MB | time/record vs {rows[0]['records']:,} |")
-    print("|--------:|--------:|----------:|------------:|------:|")
+    print(f"| records | seconds | CPU s | records/s | peak RSS MB | time/record vs {rows[0]['records']:,} |")
+    print("|--------:|--------:|------:|----------:|------------:|------:|")
     for r in rows:
         ratio = (r["seconds"] / r["records"]) / base
-        print(f"| {r['records']:,} | {r['seconds']:.1f} | {r['records'] / r['seconds']:,.0f} "
+        print(f"| {r['records']:,} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['records'] / r['seconds']:,.0f} "
               f"| {r['rss_mb']:.0f} | {ratio:.2f} |")
 
 

@@ -18,14 +18,13 @@ def build_features(records: list[dict[str, Any]], task: str, tokenizer: Any, max
     features, split_documents = [], 0
     texts = [record["text"] for record in records]
     if task == "mlm":
-        body = max_length - tokenizer.num_special_tokens_to_add()
-        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-        for ids in encoded:
-            chunks = [ids[i : i + body] for i in range(0, len(ids), body)] or [[]]
-            split_documents += len(chunks) > 1
-            for chunk in chunks:
-                features.append({"input_ids": tokenizer.build_inputs_with_special_tokens(chunk)})
-        return features, split_documents
+        # Fast tokenizers cut long texts into several max_length windows, each with its special tokens.
+        encoded = tokenizer(texts, truncation=True, max_length=max_length, return_overflowing_tokens=True)
+        chunks_per_text: dict[int, int] = {}
+        for ids, origin in zip(encoded["input_ids"], encoded["overflow_to_sample_mapping"]):
+            features.append({"input_ids": ids})
+            chunks_per_text[origin] = chunks_per_text.get(origin, 0) + 1
+        return features, sum(1 for n in chunks_per_text.values() if n > 1)
     encoded = tokenizer(texts, add_special_tokens=True)["input_ids"]
     for ids in encoded:
         if tokenizer.eos_token_id is not None:

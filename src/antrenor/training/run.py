@@ -33,6 +33,7 @@ class TrainResult:
     trainable_parameters: int
     total_parameters: int
     metrics: dict[str, Any] = field(default_factory=dict)
+    model: Any = field(default=None, repr=False)  # the trained model (best checkpoint when validating)
 
 
 def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> TrainResult:
@@ -73,7 +74,7 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
     outputs.write_training_curves(output, trainer.state.log_history)
     if task.labels.get("id2label"):
         (output / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False, indent=2), encoding="utf-8")
-    return TrainResult(output, "interrupted" if interrupted else "completed", trainable, total, metrics)
+    return TrainResult(output, "interrupted" if interrupted else "completed", trainable, total, metrics, trainer.model)
 
 
 def check_before_work(cfg: TrainConfig) -> None:

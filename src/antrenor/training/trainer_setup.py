@@ -40,7 +40,12 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
     has_eval = bool(task.eval_features)
     steps_per_epoch = max(1, math.ceil(len(task.train_features) / cfg.effective_batch_size))
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    eval_steps = cfg.eval_steps or max(1, total_steps // 4)
+    eval_steps = cfg.eval_steps or cfg.save_steps or max(1, total_steps // 4)
+    save_steps = cfg.save_steps or eval_steps
+    track_best = has_eval and save_steps % eval_steps == 0
+    if has_eval and not track_best:
+        reporter.warn(f"save_steps {save_steps} is not a multiple of eval_steps {eval_steps}: "
+                      "the best checkpoint cannot be tracked, the final one is kept")
     metric = cfg.metric or ("accuracy" if task.compute_metrics and task.labels.get("problem_type") == "single_label_classification"
                             else "loss")
     bf16 = cpu_supports_bf16() if cfg.bf16 is None else cfg.bf16
@@ -61,11 +66,11 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_steps,
         save_strategy="steps",
-        save_steps=cfg.save_steps or eval_steps,
+        save_steps=save_steps,
         save_total_limit=cfg.keep_checkpoints,
-        load_best_model_at_end=has_eval,
-        metric_for_best_model=metric if has_eval else None,
-        greater_is_better=metric not in ("loss", "mse") if has_eval else None,
+        load_best_model_at_end=track_best,
+        metric_for_best_model=metric if track_best else None,
+        greater_is_better=metric not in ("loss", "mse") if track_best else None,
         logging_steps=max(1, min(10, total_steps // 20)),
         logging_first_step=True,
         bf16=bf16,
@@ -89,7 +94,7 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
         board = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output / "tensorboard")))
         board.logging_dir = str(output / "tensorboard")  # where it reopens its writer after training ends
         callbacks.append(board)
-    if cfg.early_stopping_patience and has_eval:
+    if cfg.early_stopping_patience and track_best:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()

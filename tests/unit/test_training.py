@@ -1,0 +1,175 @@
+"""Training on tiny random models built from a config: which parameters move, resume, EWC, guards."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from antrenor import train
+from antrenor.errors import ConfigError
+from antrenor.training.checkpoint import is_complete, latest_complete_checkpoint
+
+FAST = {"max_steps": 6, "batch_size": 4, "effective_batch_size": 8, "lr": 5e-3, "report_to": [], "bf16": False}
+
+
+def run(data, model_dir, output, **overrides):
+    return train({"data": str(data), "model": str(model_dir), "output": str(output), **FAST, **overrides})
+
+
+def original_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def test_full_fine_tuning_changes_every_parameter(sft_data, tiny_llama_dir, tmp_path):
+    result = run(sft_data, tiny_llama_dir, tmp_path / "out", task="sft", method="full")
+    before = original_weights(tiny_llama_dir)
+    after = result.model.state_dict()
+    assert result.trainable_parameters == result.total_parameters
+    unchanged = [name for name, value in before.items() if torch.equal(value, after[name])]
+    assert unchanged == []
+    reloaded = __import__("transformers").AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert torch.equal(reloaded.state_dict()["model.norm.weight"], after["model.norm.weight"])
+
+
+def test_lora_trains_only_the_adapter_and_leaves_base_weights_untouched(sft_data, tiny_llama_dir, tmp_path):
+    result = run(sft_data, tiny_llama_dir, tmp_path / "out", task="sft", method="lora", lora={"r": 4, "alpha": 8})
+    before = original_weights(tiny_llama_dir)
+    model = result.model
+    lora = {n: p for n, p in model.named_parameters() if "lora_" in n}
+    assert lora and all(p.requires_grad for p in lora.values())
+    assert all(not torch.all(p == 0) for n, p in lora.items() if "lora_B" in n)  # B starts at zero: it moved
+    base = model.get_base_model().state_dict()
+    for name, value in before.items():
+        key = name.replace(".weight", ".base_layer.weight") if name.replace(".weight", ".base_layer.weight") in base else name
+        assert torch.equal(value, base[key]), name
+    assert 0 < result.trainable_parameters < result.total_parameters
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tmp_path / "out")
+    ids = torch.tensor([[10, 11, 12, 13]])
+    model.eval()
+    assert torch.allclose(reloaded(ids).logits, model(input_ids=ids).logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["ia3", "prompt", "freeze"])
+def test_other_methods_train_only_their_parameters(sft_data, tiny_llama_dir, tmp_path, method):
+    result = run(sft_data, tiny_llama_dir, tmp_path / "out", task="sft", method=method, freeze={"top_layers": 1})
+    model = result.model
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and result.trainable_parameters < result.total_parameters
+    before = original_weights(tiny_llama_dir)
+    state = (model.get_base_model() if hasattr(model, "get_base_model") else model).state_dict()
+    for name, value in before.items():
+        key = name if name in state else name.replace(".weight", ".base_layer.weight")
+        moved = not torch.equal(value, state[key])
+        # freeze keeps the top layer and the (untied) output head trainable
+        should_move = method == "freeze" and (name.startswith("model.layers.1.") or name == "lm_head.weight")
+        assert moved == should_move, name
+    if method == "freeze":
+        assert (tmp_path / "out" / "model.safetensors").exists()
+    else:
+        assert (tmp_path / "out" / "adapter_config.json").exists()
+
+
+def test_classification_single_label_saves_label_map(classification_data, tiny_bert_dir, tmp_path):
+    result = run(classification_data, tiny_bert_dir, tmp_path / "out", task="classification", method="full",
+                 max_steps=15, lr=3e-3)
+    labels = json.loads((tmp_path / "out" / "labels.json").read_text())
+    assert labels["id2label"] == {"0": "a", "1": "b", "2": "c"}
+    from transformers import AutoModelForSequenceClassification
+
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out")
+    assert reloaded.config.id2label == {0: "a", 1: "b", 2: "c"}
+    assert "eval_accuracy" in result.metrics and "eval_macro_f1" in result.metrics
+
+
+def test_multilabel_classification_uses_sigmoid(tmp_path_factory, tiny_bert_dir, tmp_path):
+    from tests.conftest import prepared
+
+    rows = [{"text": f"w{i % 10} w{10 + i % 7} w50", "labels": ["x"] if i % 2 else ["x", "y"]} for i in range(40)]
+    data = prepared(tmp_path_factory, "multi", rows)
+    result = run(data, tiny_bert_dir, tmp_path / "out", task="classification", method="lora")
+    assert result.model.config.problem_type == "multi_label_classification"
+    assert "eval_micro_f1" in result.metrics
+
+
+@pytest.mark.parametrize("task,fixture_model", [("clm", "tiny_llama_dir"), ("mlm", "tiny_bert_dir")])
+def test_continued_pretraining(text_data, tmp_path, request, task, fixture_model):
+    model_dir = request.getfixturevalue(fixture_model)
+    result = run(text_data, model_dir, tmp_path / "out", task=task, method="full", max_length=16)
+    assert result.status == "completed" and "eval_loss" in result.metrics
+    if task == "clm":
+        assert "eval_perplexity" in result.metrics
+
+
+def test_resumed_run_equals_uninterrupted_run(sft_data, tiny_llama_dir, tmp_path):
+    settings = dict(task="sft", method="lora", max_steps=8, save_steps=4, eval_steps=100)
+    whole = run(sft_data, tiny_llama_dir, tmp_path / "whole", **settings)
+    first = run(sft_data, tiny_llama_dir, tmp_path / "split", **{**settings, "max_steps": 8})
+    # Pretend the run died after step 4: drop the later checkpoint and resume.
+    shutil.rmtree(tmp_path / "split" / "checkpoints" / "checkpoint-8")
+    resumed = run(sft_data, tiny_llama_dir, tmp_path / "split", **settings, resume=True)
+    assert abs(resumed.metrics["eval_loss"] - whole.metrics["eval_loss"]) < 1e-6
+    assert first.metrics["eval_loss"] == pytest.approx(whole.metrics["eval_loss"], abs=1e-6)
+
+
+def test_partial_checkpoint_is_skipped(tmp_path):
+    folder = tmp_path / "checkpoints"
+    good, bad = folder / "checkpoint-4", folder / "checkpoint-8"
+    for checkpoint in (good, bad):
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "optimizer.pt").write_bytes(b"x" * 100)
+    from antrenor.training.checkpoint import mark_complete
+
+    mark_complete(good, 4)
+    mark_complete(bad, 8)
+    (bad / "optimizer.pt").write_bytes(b"x" * 10)  # truncated after the marker was written
+    assert is_complete(good) and not is_complete(bad)
+    assert latest_complete_checkpoint(folder) == (good, [bad])
+
+
+def test_ewc_reduces_drift(sft_data, tiny_llama_dir, tmp_path):
+    reference = tmp_path / "general.txt"
+    reference.write_text("".join(" ".join(f"w{(i * 7 + j) % 100}" for j in range(12)) + "\n" for i in range(32)))
+
+    def drift(result):
+        before = original_weights(tiny_llama_dir)
+        after = result.model.state_dict()
+        return sum(float(((after[n] - v) ** 2).sum()) for n, v in before.items())
+
+    settings = dict(task="sft", method="full", eval_steps=100, max_steps=15)
+    plain = run(sft_data, tiny_llama_dir, tmp_path / "plain", **settings)
+    anchored = run(sft_data, tiny_llama_dir, tmp_path / "ewc", **settings,
+                   ewc={"weight": 1e6, "samples": 32, "reference": str(reference)})
+    assert drift(anchored) < 0.5 * drift(plain)  # measured: 0.25 at this weight
+
+
+def test_replay_mixes_reference_text_into_training(sft_data, tiny_llama_dir, tmp_path):
+    result = run(sft_data, tiny_llama_dir, tmp_path / "out", task="sft", method="lora", replay={"fraction": 0.25})
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    plain = json.loads((sft_data / "manifest.json").read_text())["splits"]["train"]
+    assert manifest["examples"]["train"] > plain
+    assert result.status == "completed"
+
+
+def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(sft_data, tiny_llama_dir, tmp_path):
+    from antrenor.errors import AntrenorError
+
+    with pytest.raises(AntrenorError, match="loss became"):
+        run(sft_data, tiny_llama_dir, tmp_path / "out", task="sft", method="full", lr=1e6, max_grad_norm=1e9,
+            max_steps=30, save_steps=1, eval_steps=100)
+    good, _ = latest_complete_checkpoint(tmp_path / "out" / "checkpoints")
+    assert good is not None
+
+
+def test_config_problems_are_reported_before_any_model_loads(text_data, tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        train({"data": str(text_data), "model": "no-such-alias", "task": "sft", "output": str(tmp_path / "o")})
+    problems = " ".join(caught.value.problems)
+    assert "holds text records, but task sft needs" in problems and "unknown model 'no-such-alias'" in problems
+    with pytest.raises(ConfigError, match="not an `antrenor prepare` output"):
+        train({"data": str(tmp_path), "model": "minilm-l6", "task": "classification", "output": str(tmp_path / "o")})
