@@ -67,6 +67,8 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
     if interrupted:
         reporter.warn(f"interrupted at step {trainer.state.global_step}: a checkpoint was saved; continue with --resume")
     else:
+        if task.language_model and task.head == "causal-lm":
+            trainer.model.config.use_cache = True  # for generation with the saved model
         trainer.save_model(str(output))
         tokenizer.save_pretrained(str(output))
     save_resolved_config(cfg, output / "train_config.yaml")

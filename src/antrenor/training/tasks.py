@@ -59,6 +59,9 @@ def _setup_language_model(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
     if cfg.replay.fraction:
         train = train + replay_features(cfg, tokenizer, len(train))
     model, location = _load(cfg, head)
+    # Training needs no KV cache, and packing needs it off: transformers only builds the
+    # block-diagonal mask of packed rows when no cache is in use. Restored before saving.
+    model.config.use_cache = False
     if cfg.task == "mlm":
         from transformers import DataCollatorForLanguageModeling
 

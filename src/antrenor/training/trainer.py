@@ -73,7 +73,9 @@ def labelled_positions_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torc
     decoder, head = causal.get_decoder(), causal.get_output_embeddings()
     labels = inputs["labels"]
     forward = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
-    hidden = decoder(**forward).last_hidden_state[:, :-1]
+    # use_cache=False matters: with a cache, transformers does not detect packed rows and
+    # packed examples would attend to each other.
+    hidden = decoder(**forward, use_cache=False).last_hidden_state[:, :-1]
     targets = labels[:, 1:]
     keep = targets != -100
     logits = head(hidden[keep]).float()
