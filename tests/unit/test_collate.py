@@ -10,7 +10,7 @@ def test_packed_row_logits_equal_each_example_alone(tiny_llama_dir):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="sdpa").eval()
     first, second = [10, 11, 12, 13, 14], [20, 21, 22]
-    batch = PackedCollator()([{"input_ids": first}, {"input_ids": second}])
+    batch = PackedCollator(64, 0)([{"input_ids": first}, {"input_ids": second}])
     assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 0, 1, 2]]
     with torch.no_grad():
         # With a KV cache transformers does not detect packing (B would attend to A): training turns it off.
@@ -28,14 +28,14 @@ def test_training_loss_of_a_packed_row_equals_the_losses_of_its_examples(tiny_ll
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
     first, second = [10, 11, 12, 13, 14], [20, 21, 22]
-    packed = labelled_positions_loss(model, PackedCollator()([{"input_ids": first}, {"input_ids": second}]))
-    separate = [labelled_positions_loss(model, PackedCollator()([{"input_ids": ids}])) for ids in (first, second)]
+    packed = labelled_positions_loss(model, PackedCollator(64, 0)([{"input_ids": first}, {"input_ids": second}]))
+    separate = [labelled_positions_loss(model, PackedCollator(64, 0)([{"input_ids": ids}])) for ids in (first, second)]
     weighted = (separate[0] * 4 + separate[1] * 2) / 6  # 4 and 2 predicted tokens
     assert torch.allclose(packed, weighted, atol=1e-5)
 
 
 def test_packed_labels_ignore_each_example_start():
-    batch = PackedCollator()([{"input_ids": [1, 2, 3], "labels": [IGNORE, 2, 3]}, {"input_ids": [4, 5], "labels": [4, 5]}])
+    batch = PackedCollator(64, 0)([{"input_ids": [1, 2, 3], "labels": [IGNORE, 2, 3]}, {"input_ids": [4, 5], "labels": [4, 5]}])
     assert batch["labels"].tolist() == [[IGNORE, 2, 3, IGNORE, 5]]
 
 
@@ -44,3 +44,12 @@ def test_padded_batch():
     assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
     assert batch["labels"].tolist() == [[1, 2, 3], [4, IGNORE, IGNORE]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_rows_are_filled_first_fit_and_padded_with_a_segment_of_their_own():
+    collator = PackedCollator(row_length=6, pad_token_id=0)
+    batch = collator([{"input_ids": [1, 2, 3, 4]}, {"input_ids": [5, 6]}, {"input_ids": [7, 8, 9]}])
+    assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 0, 0, 0]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1], [0, 1, 2, 0, 1, 2]]
+    assert batch["labels"].tolist() == [[IGNORE, 2, 3, 4, IGNORE, 6], [IGNORE, 8, 9, IGNORE, IGNORE, IGNORE]]
+    assert collator.real_tokens == 9

@@ -122,10 +122,6 @@ class TrainConfig(StageConfig):
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.method]
 
-    @property
-    def accumulation_steps(self) -> int:
-        return self.effective_batch_size // self.batch_size
-
     def doubts(self) -> list[str]:
         doubts = []
         lr = self.learning_rate

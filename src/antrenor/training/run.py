@@ -66,17 +66,23 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
         metrics.update(trainer.evaluate())
     if interrupted:
         reporter.warn(f"interrupted at step {trainer.state.global_step}: a checkpoint was saved; continue with --resume")
-    else:
-        if task.language_model and task.head == "causal-lm":
-            trainer.model.config.use_cache = True  # for generation with the saved model
-        trainer.save_model(str(output))
+    elif task.language_model and task.head == "causal-lm":
+        trainer.model.config.use_cache = True  # for generation with the saved model
+    if not interrupted:
+        trainer.save_model(str(output))  # writes on the main process only
+    if trainer.is_world_process_zero():
+        _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, total, metrics, interrupted)
+    return TrainResult(output, "interrupted" if interrupted else "completed", trainable, total, metrics, trainer.model)
+
+
+def _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, total, metrics, interrupted) -> None:
+    if not interrupted:
         tokenizer.save_pretrained(str(output))
     save_resolved_config(cfg, output / "train_config.yaml")
     outputs.write_manifest(output, cfg, data, task, trainable, total, metrics, interrupted)
     outputs.write_training_curves(output, trainer.state.log_history)
     if task.labels.get("id2label"):
         (output / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False, indent=2), encoding="utf-8")
-    return TrainResult(output, "interrupted" if interrupted else "completed", trainable, total, metrics, trainer.model)
 
 
 def check_before_work(cfg: TrainConfig) -> None:

@@ -67,7 +67,7 @@ def _setup_language_model(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
 
         collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=cfg.seed)
     elif cfg.packing and cfg.method != "prompt":
-        collator = PackedCollator()
+        collator = PackedCollator(cfg.max_length, tokenizer.pad_token_id)
     else:
         collator = PaddedCollator(tokenizer.pad_token_id)
     return TaskSetup(model, head, train, evaluation, collator, language_model=True, location=location)

@@ -34,14 +34,18 @@ class AntrenorTrainer(Trainer):
         self.ewc = ewc
         self.language_model = language_model
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-micro-batch mean
-        self.real_tokens = 0
+        self._counted_tokens = 0
         self._tokens_since, self._time_since = 0, time.perf_counter()
 
+    @property
+    def real_tokens(self) -> int:
+        """Non-padding tokens trained on so far (the collator counts them when it can)."""
+        return getattr(self.data_collator, "real_tokens", self._counted_tokens)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if "attention_mask" in inputs:
-            self.real_tokens += int(inputs["attention_mask"].sum()) if model.training else 0
-        elif model.training:
-            self.real_tokens += int(inputs["input_ids"].numel())
+        if model.training and not hasattr(self.data_collator, "real_tokens"):
+            mask = inputs.get("attention_mask")
+            self._counted_tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
         use_selective = (self.selective_loss and model.training and not return_outputs
                          and "labels" in inputs and self.accelerator.num_processes == 1)
         if use_selective:

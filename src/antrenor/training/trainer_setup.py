@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from antrenor.console import Reporter
+from antrenor.errors import ConfigError
 from antrenor.training import ewc
 from antrenor.training.callbacks import CheckpointMarkerCallback, InterruptCallback, MetricsFileCallback, ProgressCallback
 from antrenor.training.collate import PackedCollator, PaddedCollator
@@ -28,9 +29,22 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _distributed() -> bool:
     """Launched by accelerate/torchrun with several processes."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return _world_size() > 1
+
+
+def accumulation_steps(cfg: TrainConfig) -> int:
+    """Micro-batches per optimizer step so that batch_size x processes x steps = effective_batch_size."""
+    per_step = cfg.batch_size * _world_size()
+    if cfg.effective_batch_size % per_step:
+        raise ConfigError(f"effective_batch_size {cfg.effective_batch_size} is not a multiple of batch_size "
+                          f"{cfg.batch_size} x {_world_size()} processes")
+    return cfg.effective_batch_size // per_step
 
 
 def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter) -> AntrenorTrainer:
@@ -53,7 +67,7 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
         output_dir=str(output / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.accumulation_steps,
+        gradient_accumulation_steps=accumulation_steps(cfg),
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps or -1,
