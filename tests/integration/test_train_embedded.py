@@ -65,7 +65,8 @@ def test_minilm_classification_learns_the_legal_codes(tmp_path_factory, tmp_path
     else:
         from peft import AutoPeftModelForSequenceClassification
 
-        model = AutoPeftModelForSequenceClassification.from_pretrained(tmp_path / "out")
+        labels = json.loads((tmp_path / "out" / "labels.json").read_text())  # the head's config keywords
+        model = AutoPeftModelForSequenceClassification.from_pretrained(tmp_path / "out", **labels)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
     with torch.no_grad():
         logits = model(**tokenizer(["Impozitul pe profit se datorează bugetului de stat."], return_tensors="pt")).logits

@@ -79,7 +79,7 @@ def test_classification_single_label_saves_label_map(classification_data, tiny_b
     result = run(classification_data, tiny_bert_dir, tmp_path / "out", task="classification", method="full",
                  max_steps=15, lr=3e-3)
     labels = json.loads((tmp_path / "out" / "labels.json").read_text())
-    assert labels["id2label"] == {"0": "a", "1": "b", "2": "c"}
+    assert labels["id2label"] == {"0": "a", "1": "b", "2": "c"} and labels["num_labels"] == 3
     from transformers import AutoModelForSequenceClassification
 
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out")
@@ -173,3 +173,24 @@ def test_config_problems_are_reported_before_any_model_loads(text_data, tmp_path
     assert "holds text records, but task sft needs" in problems and "unknown model 'no-such-alias'" in problems
     with pytest.raises(ConfigError, match="not an `antrenor prepare` output"):
         train({"data": str(tmp_path), "model": "minilm-l6", "task": "classification", "output": str(tmp_path / "o")})
+
+
+def test_qlora_trains_adapters_over_a_frozen_4bit_base(sft_data, tiny_llama_dir, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    import bitsandbytes as bnb
+
+    result = run(sft_data, tiny_llama_dir, tmp_path / "out", task="sft", method="qlora", lora={"r": 4, "alpha": 8},
+                 max_steps=8, eval_steps=100)
+    model = result.model
+    quantized = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert quantized and all(m.weight.dtype == torch.uint8 and not m.weight.requires_grad for m in quantized)
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.requires_grad and not torch.all(p == 0) for p in lora_b)
+    history = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert all(map(lambda x: x == x and abs(x) < 1e4, losses)) and losses[-1] < losses[0]
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tmp_path / "out")
+    assert reloaded(input_ids=torch.tensor([[10, 11, 12]])).logits.isfinite().all()

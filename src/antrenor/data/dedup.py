@@ -99,7 +99,8 @@ def find_near_duplicates(
 
     ordered = priority_order(records)
     hashed = [shingle_hashes("\n".join(text_fields(r.data, kind)), ngram) for r in ordered]
-    minhashes = MinHash.bulk([h.tolist() for h in hashed], num_perm=num_perm, seed=seed, hashfunc=int)
+    # A generator, not a list: the Python-int copies of the hashes then live one record at a time.
+    minhashes = MinHash.bulk((h.tolist() for h in hashed), num_perm=num_perm, seed=seed, hashfunc=int)
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
     kept_hashes: dict[int, np.ndarray] = {}
     found = []

@@ -81,7 +81,7 @@ def _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, t
     save_resolved_config(cfg, output / "train_config.yaml")
     outputs.write_manifest(output, cfg, data, task, trainable, total, metrics, interrupted)
     outputs.write_training_curves(output, trainer.state.log_history)
-    if task.labels.get("id2label"):
+    if task.labels:
         (output / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
@@ -92,6 +92,10 @@ def check_before_work(cfg: TrainConfig) -> None:
     if model_problem:
         problems.append(model_problem)
     problems += _missing_extras(cfg)
+    if cfg.method == "qlora":
+        from antrenor.training.quantize import check_qlora_available
+
+        problems += [p for p in [check_qlora_available()] if p]
     output = Path(cfg.output)
     if not cfg.resume and checkpoints(output / "checkpoints"):
         problems.append(f"{output} holds checkpoints of an earlier run: continue it with --resume, or choose a new output")

@@ -7,7 +7,7 @@ from typing import Any
 
 from antrenor.console import Reporter
 from antrenor.models.loading import load_pretrained
-from antrenor.training import classify, pretrain, sft
+from antrenor.training import classify, pretrain, quantize, sft
 from antrenor.training.collate import PackedCollator, PaddedCollator
 from antrenor.training.config import TrainConfig
 from antrenor.training.data import PreparedData, reference_lines
@@ -35,8 +35,12 @@ def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: R
 
 
 def _load(cfg: TrainConfig, head: str, **kwargs: Any) -> tuple[Any, str]:
+    if cfg.method == "qlora":
+        kwargs.update(quantize.quantization_kwargs())
     model, resolved = load_pretrained(cfg.model, head, trust_remote_code=cfg.trust_remote_code,
                                       allow_pickle=cfg.allow_pickle, **kwargs)
+    if cfg.method == "qlora":
+        model = quantize.prepare_quantized_model(model, cfg.gradient_checkpointing)
     return model, resolved.location
 
 
@@ -99,5 +103,8 @@ def _setup_classification(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
     from transformers import DataCollatorWithPadding
 
     return TaskSetup(model, classify.HEAD, train, evaluation, DataCollatorWithPadding(tokenizer),
-                     classify.compute_metrics(kind_of_problem), labels={"problem_type": kind_of_problem, "id2label": id2label},
+                     classify.compute_metrics(kind_of_problem),
+                     # config keyword arguments: from_pretrained(out, **labels) rebuilds the head of an adapter run
+                     labels={"problem_type": kind_of_problem, "num_labels": extra["num_labels"],
+                             "id2label": id2label, "label2id": label2id},
                      location=location)
