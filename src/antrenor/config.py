@@ -74,6 +74,15 @@ def load_config(
         ) from None
 
 
+def as_config(cls: type[C], config: "C | dict[str, Any] | str | Path") -> C:
+    """Accept a ready config, a dict of its keys, or a YAML path: what the library functions take."""
+    if isinstance(config, cls):
+        return config
+    if isinstance(config, dict):
+        return load_config(cls, flags=config)
+    return load_config(cls, config_file=config)
+
+
 def save_resolved_config(config: StageConfig, path: Path) -> None:
     """Write the fully resolved config beside an output, so a run can be repeated exactly."""
     data = {config.stage: config.model_dump(mode="json")} if config.stage else config.model_dump(mode="json")

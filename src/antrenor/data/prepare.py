@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from antrenor.config import load_config
+from antrenor.config import as_config
 from antrenor.console import Reporter
 from antrenor.data import steps
 from antrenor.data.config import PrepareConfig
@@ -42,7 +42,7 @@ class PrepareResult:
 
 def prepare(config: PrepareConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> PrepareResult:
     """Prepare a dataset for training; see PrepareConfig for every option."""
-    cfg = _as_config(config)
+    cfg = as_config(PrepareConfig, config)
     reporter = reporter or Reporter("quiet")
     files = check_before_work(cfg)
     for doubt in cfg.doubts():
@@ -94,12 +94,3 @@ def augment_without_diacritics(records: list[Record], kind: str, fraction: float
             copies.append(Record(record.index, record.source, record.line, record.unit, data, "train",
                                  record.token_length, {"augmented": "strip_diacritics"}))
     return copies
-
-
-def _as_config(config: PrepareConfig | dict[str, Any] | str | Path) -> PrepareConfig:
-    if isinstance(config, PrepareConfig):
-        return config
-    if isinstance(config, dict):
-        return load_config(PrepareConfig, flags=config)
-    return load_config(PrepareConfig, config_file=config)
-

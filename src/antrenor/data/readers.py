@@ -149,20 +149,26 @@ def _too_large(raw: bytes, max_bytes: int) -> Problem:
     )
 
 
-def _read_jsonl(path: Path, source: str, max_bytes: int, progress: Progress) -> Iterator[RawRecord]:
+def _decoded_lines(path: Path, source: str, max_bytes: int, progress: Progress) -> Iterator[tuple[int, str | None, RawRecord | None]]:
+    """(line number, text, None) for each non-blank line, or (line number, None, rejected record)."""
     with _open_binary(path) as handle:
         for line_no, raw in enumerate(handle, start=1):
             progress(len(raw))
             if not raw.strip():
                 continue
             if len(raw) > max_bytes:
-                yield RawRecord(source, line_no, _shown(raw), problem=_too_large(raw, max_bytes))
+                yield line_no, None, RawRecord(source, line_no, _shown(raw), problem=_too_large(raw, max_bytes))
                 continue
             text, problem = _decode_line(raw, line_no)
             if problem:
-                yield RawRecord(source, line_no, _shown(raw), problem=problem)
-                continue
-            yield _parse_json_object(source, line_no, text)  # type: ignore[arg-type]
+                yield line_no, None, RawRecord(source, line_no, _shown(raw), problem=problem)
+            else:
+                yield line_no, text, None
+
+
+def _read_jsonl(path: Path, source: str, max_bytes: int, progress: Progress) -> Iterator[RawRecord]:
+    for line_no, text, rejected in _decoded_lines(path, source, max_bytes, progress):
+        yield rejected if rejected else _parse_json_object(source, line_no, text)  # type: ignore[arg-type]
 
 
 def _parse_json_object(source: str, line_no: int, text: str) -> RawRecord:
@@ -321,16 +327,8 @@ def _read_parquet(path: Path, source: str, progress: Progress) -> Iterator[RawRe
 
 def _read_text(path: Path, source: str, unit: str, max_bytes: int, progress: Progress) -> Iterator[RawRecord]:
     if unit == "line":
-        with _open_binary(path) as handle:
-            for line_no, raw in enumerate(handle, start=1):
-                progress(len(raw))
-                if not raw.strip():
-                    continue
-                if len(raw) > max_bytes:
-                    yield RawRecord(source, line_no, _shown(raw), problem=_too_large(raw, max_bytes))
-                    continue
-                text, problem = _decode_line(raw, line_no)
-                yield RawRecord(source, line_no, text or _shown(raw), fields=None if problem else {"text": text}, problem=problem)
+        for line_no, text, rejected in _decoded_lines(path, source, max_bytes, progress):
+            yield rejected if rejected else RawRecord(source, line_no, text, fields={"text": text})  # type: ignore[arg-type]
         return
     with _open_binary(path) as handle:
         data = handle.read()

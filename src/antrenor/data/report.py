@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 import statistics
 from collections import Counter
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from antrenor.config import save_resolved_config
+from antrenor.provenance import package_versions
 from antrenor.data import plots
 from antrenor.data.readers import file_sha256
 from antrenor.data.records import SPLITS, Record
@@ -70,7 +70,7 @@ def write_all(run: "PrepareRun", records: list[Record], summary: dict[str, Any],
         "counts": summary["counts"],
         "splits": summary["splits"],
         "outputs": {name: file_sha256(output / name) for name in outputs},
-        "versions": _versions(),
+        "versions": package_versions(VERSIONED),
     }
     write_json_atomic(output / "manifest.json", manifest)
 
@@ -102,18 +102,6 @@ def _length_stats(values: list[int], max_length: int) -> dict[str, Any]:
     return {"records": len(values), "min": ordered[0], "mean": round(statistics.fmean(values), 1),
             "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": ordered[-1],
             "at_max_length": sum(1 for v in values if v >= max_length)}
-
-
-def _versions() -> dict[str, str]:
-    import platform
-
-    found = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
 
 
 def _sections(summary: dict[str, Any], rejects: list[Any]) -> list[tuple[str, list[str], list[list[Any]]]]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from antrenor.data.writing import write_json_atomic
+from antrenor.provenance import git_commit, package_versions
 
 VERSIONED = ("antrenor", "torch", "transformers", "peft", "trl", "accelerate", "datasets")
 
@@ -29,8 +28,8 @@ def write_manifest(output: Path, cfg: Any, data: Any, task: Any, trainable: int,
         "parameters": {"trainable": trainable, "total": total, "trainable_percent": round(100 * trainable / total, 4)},
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
         "labels": task.labels,
-        "versions": _versions(),
-        "git_commit": _git_commit(),
+        "versions": package_versions(VERSIONED),
+        "git_commit": git_commit(),
     }
     write_json_atomic(output / "manifest.json", manifest)
 
@@ -54,21 +53,3 @@ def write_training_curves(output: Path, log_history: list[dict[str, Any]]) -> No
     ax.set_title("Training curves")
     fig.savefig(output / "training_curves.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-
-
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in VERSIONED:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from antrenor.config import load_config, save_resolved_config
+from antrenor.config import as_config, save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import ConfigError
 from antrenor.models.registry import check_model_name, load_tokenizer
@@ -37,7 +37,7 @@ class TrainResult:
 
 
 def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> TrainResult:
-    cfg = _as_config(config)
+    cfg = as_config(TrainConfig, config)
     reporter = reporter or Reporter("quiet")
     check_before_work(cfg)
     for doubt in cfg.doubts():
@@ -122,11 +122,3 @@ def _resume_checkpoint(cfg: TrainConfig, output: Path, reporter: Reporter) -> Pa
     else:
         reporter.info(f"resuming from {checkpoint}")
     return checkpoint
-
-
-def _as_config(config: TrainConfig | dict[str, Any] | str | Path) -> TrainConfig:
-    if isinstance(config, TrainConfig):
-        return config
-    if isinstance(config, dict):
-        return load_config(TrainConfig, flags=config)
-    return load_config(TrainConfig, config_file=config)
