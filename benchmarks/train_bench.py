@@ -31,16 +31,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = 128
-CONFIGS = {
-    # name: (method, batch_size, packing, bf16, gradient_checkpointing)
-    "antrenor-full": ("full", 8, True, True, False),
-    "antrenor-lora": ("lora", 8, True, True, False),
-    "antrenor-lora-nopack": ("lora", 8, False, True, False),
-    "antrenor-lora-lowmem": ("lora", 2, True, True, False),
-    "antrenor-qlora": ("qlora", 8, True, True, False),
-    "trl-default": ("trl", 8, False, None, False),
+CONFIGS = {  # name: TrainConfig keys ("trl" runs TRL's SFTTrainer instead)
+    "antrenor-full": {"method": "full"},
+    "antrenor-lora": {"method": "lora"},
+    "antrenor-lora-nopack": {"method": "lora", "packing": False},
+    "antrenor-lora-lowmem": {"method": "lora", "batch_size": 2},
+    "antrenor-lora-nodropout": {"method": "lora", "lora": {"dropout": 0.0}},
+    "antrenor-lora-gc": {"method": "lora", "gradient_checkpointing": True},
+    "antrenor-qlora": {"method": "qlora"},
+    "trl-default": {"method": "trl", "batch_size": 8},
 }
-
 
 def title_examples() -> list[dict]:
     rows = [json.loads(line) for line in (REPO / "data/demo/legal-instructions/train.jsonl").read_text().splitlines()]
@@ -103,15 +103,14 @@ def run_antrenor(name: str, steps: int, workdir: Path) -> dict:
     from antrenor.training.tasks import setup_task
     from antrenor.training.trainer_setup import build_trainer
 
-    method, batch, packing, bf16, checkpointing = CONFIGS[name]
+    settings = {"batch_size": 8, **CONFIGS[name]}
     source = workdir / "titles.jsonl"
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in title_examples()), encoding="utf-8")
     prepare({"input": [str(source)], "output": str(workdir / "data"), "split": {"validation": 0, "test": 0},
              "dedup": {"near": False}})
-    cfg = TrainConfig(data=str(workdir / "data"), model="smollm2-135m-instruct", task="sft", method=method,
-                      output=str(workdir / "out"), max_steps=steps, batch_size=batch, effective_batch_size=8,
-                      packing=packing, bf16=bf16, gradient_checkpointing=checkpointing, report_to=[],
-                      save_steps=10_000, warmup_ratio=0.0)
+    cfg = TrainConfig(data=str(workdir / "data"), model="smollm2-135m-instruct", task="sft",
+                      output=str(workdir / "out"), max_steps=steps, effective_batch_size=8, report_to=[],
+                      save_steps=10_000, warmup_ratio=0.0, **settings)
     tokenizer = load_tokenizer(cfg.model)
     task = setup_task(cfg, load_prepared(cfg.data), tokenizer, Reporter("quiet"))
     model = apply_method(task.model, cfg, task.head)
@@ -121,7 +120,8 @@ def run_antrenor(name: str, steps: int, workdir: Path) -> dict:
     trainer.add_callback(clock.callback)
     start = time.perf_counter()
     trainer.train()
-    return _figures(clock, counter, start, batch, params=sum(p.numel() for p in model.parameters()))
+    bf16 = trainer.args.bf16
+    return _figures(clock, counter, start, cfg.batch_size, params=sum(p.numel() for p in model.parameters()), bf16=bf16)
 
 
 def run_trl(steps: int, workdir: Path) -> dict:
@@ -182,8 +182,8 @@ def main() -> None:
             print(f"{name}: failed\n{child.stderr[-1500:]}")
             continue
         figures = json.loads(line[len("RESULT "):])
-        bf16 = figures["bf16"] if figures["bf16"] is not None else CONFIGS[name][3]
-        flops_per_token = (6 if CONFIGS[name][0] == "full" else 4) * figures["params"]
+        bf16 = bool(figures["bf16"])
+        flops_per_token = (6 if CONFIGS[name]["method"] == "full" else 4) * figures["params"]
         figures["mfu"] = figures["tokens_per_second"] * flops_per_token / peaks["bfloat16" if bf16 else "float32"]
         results[name] = figures
     print(f"\n{'configuration':24} {'tokens/s':>9} {'s/step':>7} {'MFU':>6} {'peak RSS MB':>12} {'loss':>7}")
