@@ -36,6 +36,7 @@ CONFIGS = {  # name: TrainConfig keys ("trl" runs TRL's SFTTrainer instead)
     "antrenor-lora": {"method": "lora"},
     "antrenor-lora-nopack": {"method": "lora", "packing": False},
     "antrenor-lora-lowmem": {"method": "lora", "batch_size": 2},
+    "antrenor-lora-mb1": {"method": "lora", "batch_size": 1},
     "antrenor-lora-nodropout": {"method": "lora", "lora": {"dropout": 0.0}},
     "antrenor-lora-gc": {"method": "lora", "gradient_checkpointing": True},
     "antrenor-qlora": {"method": "qlora"},

@@ -194,3 +194,12 @@ def test_qlora_trains_adapters_over_a_frozen_4bit_base(sft_data, tiny_llama_dir,
 
     reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tmp_path / "out")
     assert reloaded(input_ids=torch.tensor([[10, 11, 12]])).logits.isfinite().all()
+
+
+def test_lora_with_bf16_keeps_the_frozen_base_in_bf16_and_the_adapter_in_fp32(sft_data, tiny_llama_dir, tmp_path):
+    result = run(sft_data, tiny_llama_dir, tmp_path / "out", task="sft", method="lora", bf16=True, eval_steps=100)
+    dtypes = {name: p.dtype for name, p in result.model.named_parameters()}
+    assert {d for n, d in dtypes.items() if "lora_" in n} == {torch.float32}
+    assert {d for n, d in dtypes.items() if "lora_" not in n} == {torch.bfloat16}
+    history = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert all(h["loss"] == h["loss"] for h in history if "loss" in h)  # finite, not NaN

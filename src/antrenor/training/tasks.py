@@ -11,6 +11,9 @@ from antrenor.training import classify, pretrain, quantize, sft
 from antrenor.training.collate import PackedCollator, PaddedCollator
 from antrenor.training.config import TrainConfig
 from antrenor.training.data import PreparedData, reference_lines
+from antrenor.training.precision import use_bf16
+
+FROZEN_BASE_METHODS = ("lora", "ia3")
 
 
 @dataclass
@@ -37,6 +40,13 @@ def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: R
 def _load(cfg: TrainConfig, head: str, **kwargs: Any) -> tuple[Any, str]:
     if cfg.method == "qlora":
         kwargs.update(quantize.quantization_kwargs())
+    elif head == "causal-lm" and cfg.method in FROZEN_BASE_METHODS and use_bf16(cfg):
+        import torch
+
+        # The whole causal LM is frozen under the adapters: it needs no fp32 master weights. bf16
+        # halves its memory and spares autocast a bf16 copy of every weight; peft keeps the adapters
+        # in fp32. (Not for classification: its new head trains and needs fp32.)
+        kwargs["dtype"] = torch.bfloat16
     model, resolved = load_pretrained(cfg.model, head, trust_remote_code=cfg.trust_remote_code,
                                       allow_pickle=cfg.allow_pickle, **kwargs)
     if cfg.method == "qlora":

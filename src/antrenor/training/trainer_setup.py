@@ -16,17 +16,8 @@ from antrenor.training.callbacks import CheckpointMarkerCallback, InterruptCallb
 from antrenor.training.collate import PackedCollator, PaddedCollator
 from antrenor.training.config import TrainConfig
 from antrenor.training.data import reference_lines
+from antrenor.training.precision import use_bf16
 from antrenor.training.trainer import AntrenorTrainer, labelled_positions_loss
-
-
-def cpu_supports_bf16() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _world_size() -> int:
@@ -62,8 +53,7 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
                       "the best checkpoint cannot be tracked, the final one is kept")
     metric = cfg.metric or ("accuracy" if task.compute_metrics and task.labels.get("problem_type") == "single_label_classification"
                             else "loss")
-    # bf16 autocast doubles matmul speed on CPUs with AVX512-BF16, but slows the 4-bit path down
-    bf16 = (cpu_supports_bf16() and cfg.method != "qlora") if cfg.bf16 is None else cfg.bf16
+    bf16 = use_bf16(cfg)
     args = TrainingArguments(
         output_dir=str(output / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
