@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -23,8 +23,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-
-T = TypeVar("T")
 
 
 class Reporter:
@@ -69,14 +67,6 @@ class Reporter:
         with Progress(*columns, console=self.console, transient=False) as bar:
             task_id = bar.add_task(description, total=total)
             yield ProgressTask(bar, task_id)
-
-    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-        if total is None and hasattr(items, "__len__"):
-            total = len(items)  # type: ignore[arg-type]
-        with self.progress(description, total) as task:
-            for item in items:
-                yield item
-                task.advance(1)
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         if self.mode != "rich":
