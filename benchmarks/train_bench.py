@@ -3,18 +3,20 @@
 What it prints, per configuration (each run in its own process, so peak RSS is its own):
 real (non-padding) tokens per second over the timed steps, MFU against the matmul peak
 measured in the same run (6*N FLOPs per token for full fine-tuning, 4*N for LoRA/QLoRA,
-N = model parameters), peak RSS, and the mean loss of the timed steps.
+N = model parameters), peak RSS, the mean loss of the timed steps, and the loss on the answer
+tokens of 32 held-out examples after training (the same function for every run).
 
 Data: 128 Romanian legal title examples from data/demo (about 230 tokens each with the
 chat template). Every configuration uses the same examples, 8 examples per optimizer step
-and the same LoRA settings (r=16, alpha=32, all linear layers). The TRL run is SFTTrainer
+and the same LoRA settings (r=16, alpha=32, all linear layers); the micro-batch is each
+tool's default unless the configuration names one. The TRL run is SFTTrainer
 with its defaults plus use_cpu=True (a CPU needs it), which is the peer baseline.
 
 Targets (issue 3), as ratios from the same run: antrenor SFT-LoRA >= 3x the TRL tokens/s at
 equal or lower loss with <= 25 % of its peak RSS; LoRA peak RSS <= 50 % of full; MFU >= 50 %.
 
-    python benchmarks/train_bench.py                 # every configuration, ~10 minutes
-    python benchmarks/train_bench.py --configs antrenor-lora trl-default --steps 4
+    python benchmarks/train_bench.py                 # every configuration, 5 steps each, ~10 minutes
+    python benchmarks/train_bench.py --configs antrenor-lora antrenor-full trl-default --steps 16  # one epoch
 """
 
 from __future__ import annotations
@@ -31,21 +33,47 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = 128
-CONFIGS = {  # name: TrainConfig keys ("trl" runs TRL's SFTTrainer instead)
+CONFIGS = {  # name: TrainConfig keys ("trl" runs TRL's SFTTrainer instead); defaults otherwise
     "antrenor-full": {"method": "full"},
     "antrenor-lora": {"method": "lora"},
-    "antrenor-lora-nopack": {"method": "lora", "packing": False},
-    "antrenor-lora-lowmem": {"method": "lora", "batch_size": 2},
-    "antrenor-lora-mb1": {"method": "lora", "batch_size": 1},
-    "antrenor-lora-nodropout": {"method": "lora", "lora": {"dropout": 0.0}},
+    "antrenor-lora-mb8": {"method": "lora", "batch_size": 8},
+    "antrenor-lora-mb8-nopack": {"method": "lora", "batch_size": 8, "packing": False},
+    "antrenor-lora-mb2": {"method": "lora", "batch_size": 2},
+    "antrenor-lora-dropout": {"method": "lora", "lora": {"dropout": 0.05}},
     "antrenor-lora-gc": {"method": "lora", "gradient_checkpointing": True},
     "antrenor-qlora": {"method": "qlora"},
-    "trl-default": {"method": "trl", "batch_size": 8},
+    "trl-default": {"method": "trl"},
 }
+HELD_OUT = 32  # title examples after the training ones: the answer-only loss every run is judged on
 
-def title_examples() -> list[dict]:
+def title_examples(held_out: bool = False) -> list[dict]:
     rows = [json.loads(line) for line in (REPO / "data/demo/legal-instructions/train.jsonl").read_text().splitlines()]
-    return [r for r in rows if r["instruction"].startswith("Propune")][:EXAMPLES]
+    titles = [r for r in rows if r["instruction"].startswith("Propune")]
+    return titles[EXAMPLES : EXAMPLES + HELD_OUT] if held_out else titles[:EXAMPLES]
+
+
+def held_out_answer_loss(model, tokenizer) -> float:
+    """Mean loss on the answer tokens of the held-out examples, one at a time, the same for every run.
+
+    TRL's default trains on prompt tokens too, and its logged loss includes them; this figure
+    puts both on the same footing: what the model learned to answer."""
+    import torch
+
+    from antrenor.training.sft import build_features
+
+    features, _ = build_features(title_examples(held_out=True), "instruction", tokenizer, max_length=512)
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for feature in features:
+            ids = torch.tensor([feature["input_ids"]])
+            labels = torch.tensor([feature["labels"]])
+            logits = model(input_ids=ids).logits[0, :-1].float()
+            targets = labels[0, 1:]
+            mask = targets != -100
+            total += torch.nn.functional.cross_entropy(logits[mask], targets[mask], reduction="sum").item()
+            count += int(mask.sum())
+    return total / count
 
 
 def matmul_peak(dtype_name: str) -> float:
@@ -104,7 +132,7 @@ def run_antrenor(name: str, steps: int, workdir: Path) -> dict:
     from antrenor.training.tasks import setup_task
     from antrenor.training.trainer_setup import build_trainer
 
-    settings = {"batch_size": 8, **CONFIGS[name]}
+    settings = dict(CONFIGS[name])
     source = workdir / "titles.jsonl"
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in title_examples()), encoding="utf-8")
     prepare({"input": [str(source)], "output": str(workdir / "data"), "split": {"validation": 0, "test": 0},
@@ -121,8 +149,9 @@ def run_antrenor(name: str, steps: int, workdir: Path) -> dict:
     trainer.add_callback(clock.callback)
     start = time.perf_counter()
     trainer.train()
-    bf16 = trainer.args.bf16
-    return _figures(clock, counter, start, cfg.batch_size, params=sum(p.numel() for p in model.parameters()), bf16=bf16)
+    figures = _figures(clock, counter, start, trainer.args.per_device_train_batch_size,
+                       params=sum(p.numel() for p in model.parameters()), bf16=trainer.args.bf16)
+    return {**figures, "held_out_loss": held_out_answer_loss(model, tokenizer)}
 
 
 def run_trl(steps: int, workdir: Path) -> dict:
@@ -144,8 +173,9 @@ def run_trl(steps: int, workdir: Path) -> dict:
     trainer.add_callback(clock.callback)
     start = time.perf_counter()
     trainer.train()
-    return _figures(clock, counter, start, args.per_device_train_batch_size,
-                    params=sum(p.numel() for p in trainer.model.parameters()), bf16=bool(args.bf16))
+    figures = _figures(clock, counter, start, args.per_device_train_batch_size,
+                       params=sum(p.numel() for p in trainer.model.parameters()), bf16=bool(args.bf16))
+    return {**figures, "held_out_loss": held_out_answer_loss(trainer.model, trainer.processing_class)}
 
 
 def _figures(clock: StepClock, counter: TokenCounter, start: float, batch_size: int, params: int,
@@ -187,14 +217,16 @@ def main() -> None:
         flops_per_token = (6 if CONFIGS[name]["method"] == "full" else 4) * figures["params"]
         figures["mfu"] = figures["tokens_per_second"] * flops_per_token / peaks["bfloat16" if bf16 else "float32"]
         results[name] = figures
-    print(f"\n{'configuration':24} {'tokens/s':>9} {'s/step':>7} {'MFU':>6} {'peak RSS MB':>12} {'loss':>7}")
+    print(f"\n{'configuration':24} {'tokens/s':>9} {'s/step':>7} {'MFU':>6} {'peak RSS MB':>12} {'loss':>7} "
+          f"{'held-out answer loss':>21}")
     for name, f in results.items():
         print(f"{name:24} {f['tokens_per_second']:9.0f} {f['seconds_per_step']:7.2f} {f['mfu']:6.1%} "
-              f"{f['peak_rss_mb']:12.0f} {f['loss']:7.3f}")
+              f"{f['peak_rss_mb']:12.0f} {f['loss']:7.3f} {f['held_out_loss']:21.3f}")
     if "trl-default" in results and "antrenor-lora" in results:
         ours, peer = results["antrenor-lora"], results["trl-default"]
         print(f"\nantrenor-lora vs trl-default: {ours['tokens_per_second'] / peer['tokens_per_second']:.2f}x tokens/s, "
-              f"{ours['peak_rss_mb'] / peer['peak_rss_mb']:.0%} of its peak RSS")
+              f"{ours['peak_rss_mb'] / peer['peak_rss_mb']:.0%} of its peak RSS, held-out answer loss "
+              f"{ours['held_out_loss']:.3f} vs {peer['held_out_loss']:.3f}")
     if "antrenor-full" in results and "antrenor-lora" in results:
         print(f"LoRA peak RSS / full: {results['antrenor-lora']['peak_rss_mb'] / results['antrenor-full']['peak_rss_mb']:.0%}")
 

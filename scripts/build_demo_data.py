@@ -191,6 +191,13 @@ def build_sts(sts: Path, seed: int) -> list[dict]:
     return [{"text_a": s1, "text_b": s2, "score": float(score)} for score, s1, s2 in chosen]
 
 
+def build_sts_reference(sts: Path, seed: int) -> list[dict]:
+    """300 RO-STS dev pairs (never used for training here): encoders' general similarity ability."""
+    rows = [line.split("\t") for line in read_lines(sts / "RO-STS.dev.tsv")]
+    rows = [row for row in rows if len(row) == 3]
+    return [{"text_a": s1, "text_b": s2, "score": float(score)} for score, s1, s2 in sample(random.Random(seed), rows, 300)]
+
+
 def build_reference(shared: Path, seed: int) -> tuple[list[str], list[str]]:
     """General Romanian text: 300 RO-STS test sentences (+ their English) and 200 SiMoNERo sentences.
 
@@ -276,13 +283,18 @@ def main() -> None:
     ro_lines, en_lines = build_reference(shared, seed)
     write_text(resources / "general_ro.txt", "".join(line + "\n" for line in ro_lines))
     write_text(resources / "general_en.txt", "".join(line + "\n" for line in en_lines))
+    write_jsonl(resources / "sts_ro.jsonl", build_sts_reference(shared / "ro-sts", seed))
     write_text(resources / "SIMONERO-LICENSE.txt",
                (shared / "ro-medical" / "LICENSE.txt").read_text(encoding="utf-8"))
     write_license(resources, [RO_STS, SIMONERO], (
         "General Romanian text for forgetting checks, one sentence per line. `general_ro.txt`: lines 1–300 "
         "are distinct RO-STS test sentences (`RO-STS.test.ro`, none of them in RO-STS train), lines 301–500 "
         "distinct SiMoNERo sentences (the `# text = ` lines of `ro-medical/*.conllu`). `general_en.txt`: the "
-        "English sides (`RO-STS.test.en`) of lines 1–300, line by line.\n\n" + SHARE_ALIKE))
+        "English sides (`RO-STS.test.en`) of lines 1–300, line by line. `sts_ro.jsonl`: 300 pairs "
+        "`{text_a, text_b, score}` sampled from `RO-STS.dev.tsv` (similarity 0–5), for encoders' forgetting "
+        "checks.\n\n" + SHARE_ALIKE + "\n\n`general_probes.jsonl` (general questions with accepted answers, "
+        "for chat models' forgetting checks) was written for antrenor by hand and is under the project's license; "
+        "this script does not touch it."))
 
     legal = "not copyrighted (Law 8/1996, art. 9(b))"
     write_readme(out, {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["prepare", "train", "__version__"]
+__all__ = ["prepare", "train", "evaluate", "__version__"]
 
 
 def prepare(config: Any, reporter: Any = None):
@@ -26,3 +26,10 @@ def train(config: Any, reporter: Any = None):
     from antrenor.training.run import train as run_train
 
     return run_train(config, reporter)
+
+
+def evaluate(config: Any, reporter: Any = None):
+    """Run the eval stage; see antrenor.evaluation.config.EvalConfig."""
+    from antrenor.evaluation.run import evaluate as run_evaluate
+
+    return run_evaluate(config, reporter)

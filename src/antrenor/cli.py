@@ -76,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
     train.set_defaults(run=_run_train)
 
+    from antrenor.evaluation.config import EvalConfig
+
+    evaluate = verbs.add_parser(
+        "eval", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="compare base and tuned models: metrics, robustness, OOD, forgetting, one report",
+        description=EvalConfig.__doc__, epilog=config_reference(EvalConfig))
+    evaluate.add_argument("--model", action="append", metavar="DIR", dest="models",
+                          help="tuned model folder, hub id or alias (repeatable)")
+    evaluate.add_argument("--base", help="base model: auto (from the manifest), a name, or none")
+    evaluate.add_argument("--data", metavar="DIR", help="a folder written by antrenor prepare")
+    evaluate.add_argument("--output", metavar="DIR", help="output folder for the report")
+    evaluate.add_argument("--split", help="test|validation|train")
+    evaluate.add_argument("--suite", help="comma-separated: metrics,robustness,ood,forgetting")
+    evaluate.add_argument("--ood", metavar="PATH", help="out-of-distribution data (file or prepared folder)")
+    evaluate.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation (classification)")
+    evaluate.set_defaults(run=_run_eval)
+
     models = verbs.add_parser("models", parents=[output], help="list the model registry")
     models.set_defaults(run=_run_models)
     return parser
@@ -120,6 +137,29 @@ def _run_train(args: argparse.Namespace) -> int:
     reporter.emit_json({"output": str(result.output), "status": result.status, "metrics": shown,
                         "trainable_parameters": result.trainable_parameters, "total_parameters": result.total_parameters})
     return 0 if result.status == "completed" else 130
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from antrenor.evaluation.config import EvalConfig
+    from antrenor.evaluation.run import evaluate
+
+    flags = {"models": args.models, "base": args.base, "data": args.data, "output": args.output, "split": args.split,
+             "suite": args.suite.split(",") if args.suite else None, "ood": args.ood, "cv": args.cv}
+    cfg = load_config(EvalConfig, args.config, args.overrides, flags)
+    reporter = _reporter(args)
+    result = evaluate(cfg, reporter)
+    summary = result.metrics
+    headline = summary["headline"]
+    rows = [[label, f"{m['metrics'][headline]['value']:.2f}" if headline in m.get("metrics", {}) else "–",
+             f"{m['vs_base'][headline]['delta']:+.2f}" if headline in m.get("vs_base", {}) else "",
+             f"{m['vs_base'][headline]['p_value']:.3g}" if headline in m.get("vs_base", {}) else ""]
+            for label, m in summary["models"].items()]
+    reporter.table(f"{headline} on {summary['split']}", ["model", headline, "vs base", "p"], rows)
+    reporter.info(f"report: [bold]{result.report_html}[/]")
+    reporter.emit_json({"output": str(result.output), "report": str(result.report_html), "headline": headline,
+                        "models": {label: {name: f["value"] for name, f in m.get("metrics", {}).items()}
+                                   for label, m in summary["models"].items()}})
+    return 0
 
 
 def _run_models(args: argparse.Namespace) -> int:

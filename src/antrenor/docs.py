@@ -19,7 +19,9 @@ def stage_configs() -> list[type]:
     from antrenor.data.config import PrepareConfig
     from antrenor.training.config import TrainConfig
 
-    return [PrepareConfig, TrainConfig]
+    from antrenor.evaluation.config import EvalConfig
+
+    return [PrepareConfig, TrainConfig, EvalConfig]
 
 
 def config_reference_markdown() -> str:

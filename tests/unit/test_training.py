@@ -206,3 +206,15 @@ def test_lora_with_bf16_keeps_the_frozen_base_in_bf16_and_the_adapter_in_fp32(sf
     assert {d for n, d in dtypes.items() if "lora_" not in n} == {torch.bfloat16}
     history = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     assert all(h["loss"] == h["loss"] for h in history if "loss" in h)  # finite, not NaN
+
+
+def test_full_fine_tuning_keeps_fp32_master_weights_for_a_model_stored_in_bf16(sft_data, tiny_llama_dir, tmp_path):
+    """transformers loads weights in their stored dtype; trained weights in bf16 would round small updates away."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stored = tmp_path / "bf16-model"
+    AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.bfloat16).save_pretrained(stored)
+    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(stored)
+    assert json.loads((stored / "config.json").read_text())["dtype"] == "bfloat16"
+    result = run(sft_data, stored, tmp_path / "out", task="sft", method="full", bf16=True, eval_steps=100)
+    assert {p.dtype for p in result.model.parameters()} == {torch.float32}

@@ -33,6 +33,8 @@ def label_maps(labels: list[Any]) -> tuple[dict[int, str], dict[str, int]]:
 def build_features(records: list[dict[str, Any]], tokenizer: Any, max_length: int, label2id: dict[str, int],
                    kind_of_problem: str) -> tuple[list[dict[str, Any]], int]:
     """Tokenized examples; the count of records whose label is unknown to the training labels."""
+    if not records:
+        return [], 0  # e.g. a data folder prepared without a validation split
     pairs = "text_a" in records[0]
     first = [r["text_a"] if pairs else r["text"] for r in records]
     second = [r["text_b"] for r in records] if pairs else None

@@ -81,9 +81,9 @@ class TrainConfig(StageConfig):
     epochs: float = Field(1.0, gt=0, description="Passes over the training data.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
     lr: float | None = Field(None, gt=0, description="Peak learning rate; default per method (2e-5 full, 1e-4 LoRA).")
-    batch_size: int = Field(
-        8, ge=1, description="Examples per device per forward pass (micro-batch). On CPU 2 was faster and used "
-        "less than half the memory of 8 at the same effective batch (docs/benchmarks.md).")
+    batch_size: int | None = Field(
+        None, ge=1, description="Examples per device per forward pass (micro-batch); default: 1 for sft/clm on CPU "
+        "(fastest and a third of the memory of 8 there, docs/benchmarks.md), else 8.")
     effective_batch_size: int = Field(16, ge=1, description="Examples per optimizer step; reached with gradient accumulation.")
     max_length: int = Field(512, ge=8, description="Tokens per example (or per packed row).")
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="Share of steps with a linear warm-up.")
@@ -115,7 +115,7 @@ class TrainConfig(StageConfig):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainConfig":
-        if self.effective_batch_size % self.batch_size:
+        if self.batch_size and self.effective_batch_size % self.batch_size:
             raise ValueError(f"effective_batch_size {self.effective_batch_size} must be a multiple of batch_size {self.batch_size}")
         if self.task == "mlm" and self.method in ("prompt", "qlora"):
             raise ValueError(f"method {self.method} is not supported for mlm; use full, lora, ia3 or freeze")

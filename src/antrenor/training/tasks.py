@@ -38,15 +38,20 @@ def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: R
 
 
 def _load(cfg: TrainConfig, head: str, **kwargs: Any) -> tuple[Any, str]:
+    import torch
+
     if cfg.method == "qlora":
         kwargs.update(quantize.quantization_kwargs())
     elif head == "causal-lm" and cfg.method in FROZEN_BASE_METHODS and use_bf16(cfg):
-        import torch
-
         # The whole causal LM is frozen under the adapters: it needs no fp32 master weights. bf16
         # halves its memory and spares autocast a bf16 copy of every weight; peft keeps the adapters
         # in fp32. (Not for classification: its new head trains and needs fp32.)
         kwargs["dtype"] = torch.bfloat16
+    else:
+        # Weights that train keep fp32 masters (bf16 only inside autocast): most hub models, and the
+        # embedded SmolLM2, are stored in bf16, and transformers would otherwise load them as they
+        # are stored; bf16 weights round small updates (lr x grad) away.
+        kwargs["dtype"] = torch.float32
     model, resolved = load_pretrained(cfg.model, head, trust_remote_code=cfg.trust_remote_code,
                                       allow_pickle=cfg.allow_pickle, **kwargs)
     if cfg.method == "qlora":

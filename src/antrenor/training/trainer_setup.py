@@ -29,12 +29,24 @@ def _distributed() -> bool:
     return _world_size() > 1
 
 
+def micro_batch_size(cfg: TrainConfig) -> int:
+    """The configured batch_size, or the measured best default: on CPU one sequence at a time for language
+    models (no padding, no cross-example mask, a third of the memory of 8, and faster), else 8."""
+    if cfg.batch_size:
+        return cfg.batch_size
+    on_cpu = not torch.cuda.is_available()
+    preferred = 1 if on_cpu and cfg.task in ("sft", "clm") else 8
+    per_process = max(1, cfg.effective_batch_size // _world_size())
+    return math.gcd(preferred, per_process)  # divides the examples each process takes per step
+
+
 def accumulation_steps(cfg: TrainConfig) -> int:
     """Micro-batches per optimizer step so that batch_size x processes x steps = effective_batch_size."""
-    per_step = cfg.batch_size * _world_size()
+    batch = micro_batch_size(cfg)
+    per_step = batch * _world_size()
     if cfg.effective_batch_size % per_step:
         raise ConfigError(f"effective_batch_size {cfg.effective_batch_size} is not a multiple of batch_size "
-                          f"{cfg.batch_size} x {_world_size()} processes")
+                          f"{batch} x {_world_size()} processes")
     return cfg.effective_batch_size // per_step
 
 
@@ -56,8 +68,8 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
     bf16 = use_bf16(cfg)
     args = TrainingArguments(
         output_dir=str(output / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
+        per_device_train_batch_size=micro_batch_size(cfg),
+        per_device_eval_batch_size=max(8, micro_batch_size(cfg)),
         gradient_accumulation_steps=accumulation_steps(cfg),
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,

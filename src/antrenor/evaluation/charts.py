@@ -1,0 +1,101 @@
+"""The report's charts, as base64 PNG strings embedded in the HTML (one self-contained file)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from antrenor.data.plots import _pyplot
+
+COLORS = ["#9aa5b1", "#2f6fde", "#e8833a", "#3aa76d", "#b04fc7"]
+
+
+def _encoded(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def metric_bars(summary: dict[str, Any], names: list[str]) -> str | None:
+    """Each metric, one bar per model, with its bootstrap 95 % interval."""
+    models = summary["models"]
+    names = [n for n in names if all(n in m["metrics"] for m in models.values())]
+    if not names:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for i, (label, entry) in enumerate(models.items()):
+            figure = entry["metrics"][name]
+            low, high = figure["ci95"]
+            value = figure["value"]
+            error = [[max(0.0, value - low)], [max(0.0, high - value)]] if low == low and high == high else None
+            ax.bar(i, value, color=COLORS[i % len(COLORS)], yerr=error, capsize=4, label=label)
+        ax.set_title(name)
+        ax.set_xticks(range(len(models)), list(models), rotation=20, fontsize=8)
+    fig.tight_layout()
+    return _encoded(fig)
+
+
+def robustness_drops(summary: dict[str, Any], metric: str) -> str | None:
+    """Relative drop (%) of `metric` per perturbation, one bar group per model."""
+    rows = {label: m["robustness"]["perturbations"] for label, m in summary["models"].items() if "robustness" in m}
+    if not rows:
+        return None
+    perturbations = list(next(iter(rows.values())))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(perturbations)), 3.2))
+    width = 0.8 / len(rows)
+    for i, (label, found) in enumerate(rows.items()):
+        values = [(found[p].get(metric) or {}).get("relative_drop_percent") or 0.0 for p in perturbations]
+        ax.bar([x + i * width for x in range(len(perturbations))], values, width, label=label, color=COLORS[i % len(COLORS)])
+    ax.set_xticks([x + width * (len(rows) - 1) / 2 for x in range(len(perturbations))], perturbations, rotation=15)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_ylabel(f"{metric} drop, % of clean")
+    ax.legend(frameon=False, fontsize=8)
+    return _encoded(fig)
+
+
+def confusion_matrix(details: dict[str, Any]) -> str | None:
+    matrix, labels = details.get("confusion_matrix"), details.get("labels")
+    if not matrix:
+        return None
+    plt = _pyplot()
+    size = max(3.5, 0.45 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    for r, row in enumerate(matrix):
+        for c, count in enumerate(row):
+            if count:
+                ax.text(c, r, str(count), ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, fontsize=7, ha="right")
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return _encoded(fig)
+
+
+def training_curves(model_folder: str) -> str | None:
+    """Train vs validation loss from the run's metrics.jsonl: the overfitting diagnostic."""
+    path = Path(model_folder) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    validation = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+    if not train and not validation:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    if train:
+        ax.plot(*zip(*train), label="train loss")
+    if validation:
+        ax.plot(*zip(*validation), marker="o", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(frameon=False)
+    return _encoded(fig)

@@ -1,0 +1,151 @@
+"""Loading the models an evaluation compares: tuned folders (full weights or adapters) and their base.
+
+A folder written by `antrenor train` says in manifest.json what it is: task, method, base
+model. An adapter is loaded onto its base and, for LoRA, merged (inference then costs what
+the base costs). The base of an adapter can also be had by disabling the adapter, but
+loading it separately keeps the two models independent, so a report never mixes them up.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from antrenor.errors import AntrenorError, ConfigError
+from antrenor.models.loading import load_pretrained
+from antrenor.models.registry import check_model_name, load_tokenizer
+
+HEADS = {"sft": "causal-lm", "clm": "causal-lm", "classification": "sequence-classification", "mlm": "masked-lm"}
+TASK_OF_KIND = {"instruction": "sft", "chat": "sft", "completion": "sft", "classification": "classification",
+                "pairs": "classification", "text": "clm"}
+
+
+@dataclass
+class LoadedModel:
+    label: str  # how reports name it: "base" or the folder's name
+    source: str  # what the user gave
+    role: str  # "base" or "tuned"
+    task: str
+    model: Any = field(repr=False)
+    tokenizer: Any = field(repr=False)
+    manifest: dict[str, Any] | None = None
+    labels: dict[str, Any] | None = None  # problem_type, num_labels, id2label, label2id
+
+    @property
+    def is_adapter(self) -> bool:
+        return Path(self.source, "adapter_config.json").is_file()
+
+
+def read_manifest(source: str) -> dict[str, Any] | None:
+    """A train manifest: the folder's own, or for output/checkpoints/checkpoint-N the run's."""
+    path = run_file(Path(source), "manifest.json")
+    return json.loads(path.read_text(encoding="utf-8")) if path else None
+
+
+def run_file(folder: Path, name: str) -> Path | None:
+    """`name` in a model folder, or in the run folder a checkpoint (output/checkpoints/checkpoint-N) belongs to."""
+    for candidate in (folder, folder.parent.parent if folder.parent.name == "checkpoints" else None):
+        if candidate is not None and (candidate / name).is_file():
+            return candidate / name
+    return None
+
+
+def infer_task(requested: str, manifests: list[dict[str, Any] | None], data_kind: str) -> str:
+    if requested != "auto":
+        return requested
+    for manifest in manifests:
+        if manifest and manifest.get("task"):
+            return manifest["task"]
+    if data_kind not in TASK_OF_KIND:
+        raise ConfigError(f"cannot tell the task from {data_kind} data: set task (sft, classification, clm or mlm)")
+    return TASK_OF_KIND[data_kind]
+
+
+def base_model_name(requested: str | None, manifest: dict[str, Any] | None) -> str | None:
+    """The base to compare with: as configured, or the model the tuned one was trained from."""
+    if requested in (None, "none"):
+        return None
+    if requested != "auto":
+        return requested
+    return trained_from(manifest) if manifest else None
+
+
+def trained_from(manifest: dict[str, Any]) -> str:
+    """The base named in a train manifest: as the user wrote it if that still resolves (an alias, a
+    hub id, a folder that exists from here), else the resolved location recorded at training time."""
+    name = manifest.get("base_model")
+    if name and check_model_name(name) is None:
+        return name
+    return manifest.get("base_model_location") or name
+
+
+def load_tuned(source: str, task: str, *, trust_remote_code: bool, allow_pickle: bool, bf16: bool) -> LoadedModel:
+    """A tuned folder: full weights, or an adapter loaded onto its base (LoRA merged)."""
+    folder = Path(source)
+    manifest = read_manifest(source)
+    labels = read_labels(folder)
+    head = HEADS[task]
+    kwargs = _load_kwargs(task, labels, bf16)
+    if (folder / "adapter_config.json").is_file():
+        model = _load_adapter(folder, manifest, head, kwargs, trust_remote_code, allow_pickle)
+    else:
+        model, _ = load_pretrained(source, head, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **kwargs)
+    tokenizer_source = source if (folder / "tokenizer_config.json").is_file() else _adapter_base(folder, manifest)
+    tokenizer = load_tokenizer(tokenizer_source, trust_remote_code=trust_remote_code)
+    model.eval()
+    return LoadedModel(folder.name if folder.is_dir() else source, source, "tuned", task, model, tokenizer, manifest, labels)
+
+
+def load_base(name: str, task: str, labels: dict[str, Any] | None, *, trust_remote_code: bool, allow_pickle: bool,
+              bf16: bool) -> LoadedModel:
+    """The base model. For classification its head is untrained; see `probe.py` for the fair baseline."""
+    kwargs = _load_kwargs(task, labels, bf16)
+    model, resolved = load_pretrained(name, HEADS[task], trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                                      **kwargs)
+    tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
+    model.eval()
+    return LoadedModel("base", name, "base", task, model, tokenizer, read_manifest(resolved.location), labels)
+
+
+def _load_kwargs(task: str, labels: dict[str, Any] | None, bf16: bool) -> dict[str, Any]:
+    import torch
+
+    kwargs: dict[str, Any] = {}
+    if task == "classification" and labels:
+        kwargs.update({k: labels[k] for k in ("problem_type", "num_labels", "id2label", "label2id") if k in labels})
+    if HEADS[task] == "causal-lm" and bf16:
+        kwargs["dtype"] = torch.bfloat16  # inference only: no fp32 master weights needed
+    return kwargs
+
+
+def read_labels(folder: Path) -> dict[str, Any] | None:
+    path = run_file(folder, "labels.json")
+    if path is None:
+        return None
+    labels = json.loads(path.read_text(encoding="utf-8"))
+    if "id2label" in labels:
+        labels["id2label"] = {int(k): v for k, v in labels["id2label"].items()}
+    return labels
+
+
+def _adapter_base(folder: Path, manifest: dict[str, Any] | None) -> str:
+    if manifest:
+        return trained_from(manifest)
+    config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    if not config.get("base_model_name_or_path"):
+        raise AntrenorError(f"{folder} is an adapter that does not name its base model; give it with --base")
+    return config["base_model_name_or_path"]
+
+
+def _load_adapter(folder: Path, manifest, head: str, kwargs: dict[str, Any], trust_remote_code: bool,
+                  allow_pickle: bool) -> Any:
+    from peft import PeftModel
+
+    base, _ = load_pretrained(_adapter_base(folder, manifest), head, trust_remote_code=trust_remote_code,
+                              allow_pickle=allow_pickle, **kwargs)
+    model = PeftModel.from_pretrained(base, str(folder))
+    if model.peft_config["default"].peft_type.value == "LORA":
+        model = model.merge_and_unload()  # same outputs, base-model speed
+    return model

@@ -1,0 +1,265 @@
+"""eval_report.html (self-contained: charts embedded), eval_report.md, metrics.json, predictions.jsonl.
+
+The report is built once as a list of blocks (headings, paragraphs, tables, images) and
+rendered twice, so the Markdown and the HTML always say the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+from antrenor.data.writing import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from antrenor.evaluation import charts
+
+Block = tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (headers, rows)) | ("img", (alt, base64))
+WORST_SHOWN = 10
+
+
+def write_reports(output: Path, summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: Any) -> tuple[Path, Path]:
+    write_json_atomic(output / "metrics.json", _plain(summary))
+    write_jsonl_atomic(output / "predictions.jsonl",
+                       ({"model": label, **row} for label, r in results.items() for row in r["predictions"]))
+    blocks = build_blocks(summary, results, cfg)
+    html_path, md_path = output / "eval_report.html", output / "eval_report.md"
+    write_text_atomic(html_path, render_html(blocks))
+    write_text_atomic(md_path, render_markdown(blocks))
+    return html_path, md_path
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, nan/inf to null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def headline_sentence(summary: dict[str, Any]) -> str:
+    name, base = summary["headline"], summary["base"]
+    if base is None:
+        return f"No base model compared; {name} is shown for each model."
+    sentences = []
+    for label, entry in summary["models"].items():
+        gain = entry.get("vs_base", {}).get(name)
+        if not gain:
+            continue
+        verdict = "beats" if gain["improved"] else "does not beat"
+        significance = "significant" if gain["p_value"] < 0.05 else "not significant"
+        relative = f" ({gain['relative_percent']:+.1f} %)" if gain["relative_percent"] is not None else ""
+        sentences.append(f"**{label}** {verdict} the base on {name}: {fmt(gain['base'])} → {fmt(gain['tuned'])}, "
+                         f"{gain['delta']:+.2f}{relative}; paired bootstrap p = {gain['p_value']:.3g} ({significance}).")
+    return " ".join(sentences)
+
+
+def build_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: Any) -> list[Block]:
+    models = summary["models"]
+    blocks: list[Block] = [("h1", "Evaluation report"), ("p", headline_sentence(summary)),
+                           ("p", f"Task {summary['task']} on {summary['examples']} {summary['split']} examples of "
+                                 f"{summary['data']}; seed {summary['seed']}; 95 % intervals from "
+                                 f"{cfg.bootstrap_samples} bootstrap resamples.")]
+    blocks += [("p", f"Note: {note}") for note in summary["notes"]]
+    blocks += _metric_blocks(summary)
+    blocks += _classification_blocks(models)
+    blocks += _robustness_blocks(summary)
+    blocks += _ood_blocks(models)
+    blocks += _forgetting_blocks(models)
+    blocks += _curve_blocks(models)
+    blocks += _worst_blocks(summary, results)
+    timing = [[label, *(fmt(m.get("seconds", {}).get(s), 1) for s in ("metrics", "robustness", "ood", "forgetting"))]
+              for label, m in models.items()]
+    blocks += [("h2", "Time (seconds)"), ("table", (["model", "metrics", "robustness", "ood", "forgetting"], timing))]
+    return blocks
+
+
+def _metric_blocks(summary: dict[str, Any]) -> list[Block]:
+    models = summary["models"]
+    names = list(next(iter(models.values()))["metrics"])
+    rows = []
+    for label, entry in models.items():
+        for name in names:
+            figure = entry["metrics"][name]
+            gain = entry.get("vs_base", {}).get(name, {})
+            rows.append([label, name, fmt(figure["value"]), f"{fmt(figure['ci95'][0])} – {fmt(figure['ci95'][1])}",
+                         fmt(gain.get("delta")), fmt(gain.get("relative_percent")), fmt(gain.get("p_value"), 3)])
+    blocks: list[Block] = [("h2", "Metrics"), ("table", (["model", "metric", "value", "95 % CI", "Δ vs base",
+                                                          "Δ %", "p (paired)"], rows))]
+    image = charts.metric_bars(summary, [n for n in names if "perplexity" not in n and n != "mse"][:6])
+    if image:
+        blocks.append(("img", ("metrics with 95 % intervals", image)))
+    return blocks
+
+
+def _classification_blocks(models: dict[str, Any]) -> list[Block]:
+    blocks: list[Block] = []
+    for label, entry in models.items():
+        details = entry.get("details") or {}
+        if not details.get("per_class"):
+            continue
+        rows = [[name, fmt(c["precision"]), fmt(c["recall"]), fmt(c["f1"]), c["support"]]
+                for name, c in details["per_class"].items()]
+        blocks += [("h2", f"Per class: {label}"), ("table", (["class", "precision", "recall", "F1", "support"], rows))]
+        image = charts.confusion_matrix(details)
+        if image:
+            blocks.append(("img", (f"confusion matrix of {label}", image)))
+    return blocks
+
+
+def _robustness_blocks(summary: dict[str, Any]) -> list[Block]:
+    models = {label: m for label, m in summary["models"].items() if "robustness" in m}
+    if not models:
+        return []
+    blocks: list[Block] = [("h2", "Robustness"), ("p", "The same seeded sample, clean and perturbed (only what a user types "
+                                                       "is changed); drop = how much worse, in the metric's units.")]
+    columns = [(label, metric) for label, entry in models.items() for metric in entry["robustness"]["clean"]]
+    first = next(iter(models.values()))["robustness"]
+    rows = [["clean", *(fmt(models[label]["robustness"]["clean"][metric]) for label, metric in columns)]]
+    for name in first["perturbations"]:
+        cells = []
+        for label, metric in columns:
+            figure = models[label]["robustness"]["perturbations"][name][metric]
+            relative = figure["relative_drop_percent"]
+            cells.append(fmt(figure["value"]) + (f" (−{relative:.1f} %)" if relative and relative > 0 else
+                                                 f" (+{-relative:.1f} %)" if relative and relative < 0 else ""))
+        rows.append([name, *cells])
+    blocks[1] = ("p", f"The same {first['examples']} seeded examples, clean and perturbed (only what a user types is "
+                      f"changed; noise rate {first['rate']}). In brackets: change relative to clean, − = worse.")
+    blocks.append(("table", (["input", *(f"{label}: {metric}" for label, metric in columns)], rows)))
+    metric = next(iter(next(iter(models.values()))["robustness"]["clean"]))
+    image = charts.robustness_drops(summary, metric)
+    if image:
+        blocks.append(("img", ("robustness drops", image)))
+    attacks = [[label, m["robustness"]["attack"]["attempted"], m["robustness"]["attack"]["succeeded"],
+                fmt(m["robustness"]["attack"]["success_rate_percent"], 1), fmt(m["robustness"]["attack"]["mean_words_changed"], 1)]
+               for label, m in models.items() if "attack" in m["robustness"]]
+    if attacks:
+        blocks += [("h3", "Adversarial word substitutions"),
+                   ("table", (["model", "attacked", "label flipped", "success %", "words changed"], attacks))]
+        for label, m in models.items():
+            for example in m["robustness"].get("attack", {}).get("examples", [])[:2]:
+                blocks.append(("p", f"{label}: “{example['adversarial'][:200]}” → {example['now']} "
+                                    f"(was {example['label']}, {example['words_changed']} word(s) changed)"))
+    return blocks
+
+
+def _ood_blocks(models: dict[str, Any]) -> list[Block]:
+    rows = []
+    for label, entry in models.items():
+        section = entry.get("ood")
+        if not section:
+            continue
+        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in section["metrics"].items())
+        aurocs = ", ".join(f"{k} {fmt(v, 3)}" for k, v in section["auroc"].items())
+        rows.append([label, metrics, aurocs])
+    if not rows:
+        return []
+    return [("h2", "Out of distribution"),
+            ("p", "Metrics on the OOD set, and AUROC of each OOD score between in- and out-of-distribution inputs "
+                  "(1.0: perfectly told apart, 0.5: not at all)."),
+            ("table", (["model", "metrics on OOD", "AUROC"], rows))]
+
+
+def _forgetting_blocks(models: dict[str, Any]) -> list[Block]:
+    rows = []
+    for label, entry in models.items():
+        for name, figure in entry.get("forgetting_vs_base", {}).items():
+            rows.append([label, name, fmt(figure["base"]), fmt(figure["tuned"]), fmt(figure["change_percent"]),
+                         "FORGETTING" if figure["forgetting"] else "ok"])
+    if not rows:
+        single = [[label, name, fmt(v)] for label, m in models.items() for name, v in m.get("forgetting", {}).items()]
+        return [("h2", "General ability"), ("table", (["model", "figure", "value"], single))] if single else []
+    return [("h2", "Forgetting"), ("p", "General ability on text the tuning never saw, base vs tuned."),
+            ("table", (["model", "figure", "base", "tuned", "change %", "flag"], rows))]
+
+
+def _curve_blocks(models: dict[str, Any]) -> list[Block]:
+    blocks: list[Block] = []
+    for label, entry in models.items():
+        if entry["role"] != "tuned":
+            continue
+        image = charts.training_curves(entry["source"])
+        if image:
+            blocks += [("h2", f"Training curves: {label}"), ("img", (f"training curves of {label}", image))]
+    return blocks
+
+
+def _worst_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]]) -> list[Block]:
+    tuned = [label for label, r in results.items() if r["role"] == "tuned"]
+    if not tuned:
+        return []
+    label = tuned[0]
+    rows = results[label]["predictions"]
+    if rows and "rougeL" in rows[0]:
+        worst = sorted(rows, key=lambda r: r["rougeL"])[:WORST_SHOWN]
+        table = [[r["prompt"][:160], r["reference"][:120], r["prediction"][:120], fmt(r["rougeL"], 1)] for r in worst]
+        headers = ["prompt", "reference", "prediction", "ROUGE-L"]
+    elif rows and "correct" in rows[0]:
+        worst = sorted((r for r in rows if not r["correct"]), key=lambda r: -r["confidence"])[:WORST_SHOWN]
+        table = [[str(r["input"])[:200], r["reference"], r["prediction"], fmt(r["confidence"], 3)] for r in worst]
+        headers = ["input", "true", "predicted", "confidence"]
+    elif rows and "loss" in rows[0]:
+        worst = sorted((r for r in rows if r["loss"] is not None), key=lambda r: -r["loss"])[:WORST_SHOWN]
+        table = [[r["input"][:200], fmt(r["loss"], 3)] for r in worst]
+        headers = ["text", "loss"]
+    else:
+        return []
+    return [("h2", f"Worst predictions: {label}"), ("table", (headers, table))]
+
+
+def render_markdown(blocks: list[Block]) -> str:
+    lines = []
+    for kind, content in blocks:
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + content, ""]
+        elif kind == "p":
+            lines += [content, ""]
+        elif kind == "table":
+            headers, rows = content
+            cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+            lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows] + [""]
+        elif kind == "img":
+            lines += [f"*({content[0]}: see eval_report.html)*", ""]
+    return "\n".join(lines)
+
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1f2933}"
+         "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}td,th{border:1px solid #d9e2ec;padding:.3em .6em;"
+         "text-align:left;vertical-align:top}th{background:#f0f4f8}img{max-width:100%}")
+
+
+def render_html(blocks: list[Block]) -> str:
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>antrenor evaluation</title>",
+             f"<style>{STYLE}</style></head><body>"]
+    for kind, content in blocks:
+        if kind in ("h1", "h2", "h3"):
+            parts.append(f"<{kind}>{html.escape(content)}</{kind}>")
+        elif kind == "p":
+            text = html.escape(content)
+            while "**" in text:  # the headline's bold names
+                text = text.replace("**", "<b>", 1).replace("**", "</b>", 1)
+            parts.append(f"<p>{text}</p>")
+        elif kind == "table":
+            headers, rows = content
+            parts.append("<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows]
+            parts.append("</table>")
+        elif kind == "img":
+            parts.append(f"<img alt='{html.escape(content[0])}' src='data:image/png;base64,{content[1]}'>")
+    parts.append("</body></html>")
+    return "".join(parts)

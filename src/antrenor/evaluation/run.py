@@ -1,0 +1,168 @@
+"""The eval stage: load each model in turn -> run the suites -> compare with the base -> report.
+
+Models are evaluated one at a time and freed, so comparing a base with several checkpoints
+needs the memory of one model. Every figure comes from the same examples for every model:
+the split (or its seeded sample), the same perturbed copies, the same OOD set.
+
+Example:
+    >>> import antrenor
+    >>> antrenor.evaluate({"models": ["runs/demo/legal-sft/model"], "data": "runs/demo/legal-sft/data",
+    ...                    "output": "runs/demo/legal-sft/eval"})
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from antrenor.config import as_config, save_resolved_config
+from antrenor.console import Reporter
+from antrenor.errors import ConfigError
+from antrenor.evaluation import loading
+from antrenor.evaluation.compare import compare_models
+from antrenor.evaluation.config import EvalConfig
+from antrenor.evaluation.examples import read_split, sample
+from antrenor.evaluation.suites import evaluate_model, make_evaluator
+from antrenor.models.registry import check_model_name
+from antrenor.training.precision import cpu_supports_bf16
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class EvalResult:
+    output: Path
+    report_html: Path
+    report_md: Path
+    metrics: dict[str, Any]
+
+
+def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> EvalResult:
+    cfg = as_config(EvalConfig, config)
+    reporter = reporter or Reporter("quiet")
+    data_manifest = check_before_work(cfg)
+    if cfg.cv:
+        from antrenor.evaluation.cross_validation import cross_validate
+
+        return cross_validate(cfg, reporter)
+    output = Path(cfg.output)
+    output.mkdir(parents=True, exist_ok=True)
+    kind = data_manifest["kind"]
+    records = sample(read_split(Path(cfg.data), cfg.split), cfg.max_examples, cfg.seed)
+    if not records:
+        raise ConfigError(f"{cfg.data}/{cfg.split}.jsonl is empty: nothing to evaluate",
+                          problems=["choose another split with --set split=validation"])
+    tuned_manifests = [loading.read_manifest(m) for m in cfg.models]
+    task = loading.infer_task(cfg.task, tuned_manifests, kind)
+    train_records = read_split(Path(cfg.data), "train") if task == "classification" else []
+    labels = _labels(cfg, task, train_records)
+    evaluator = make_evaluator(task, kind, cfg, labels, train_records)
+    ood_records = read_ood(cfg, kind, output, reporter) if "ood" in cfg.suite else None
+    notes = _notes(cfg, task)
+    for note in notes:
+        reporter.warn(note)
+
+    results: dict[str, dict[str, Any]] = {}
+    base_name = loading.base_model_name(cfg.base, tuned_manifests[0])
+    bf16 = cpu_supports_bf16()
+    entries = ([("base", base_name)] if base_name else []) + [("tuned", m) for m in cfg.models]
+    for role, source in entries:
+        reporter.info(f"evaluating [bold]{source}[/] ({role})")
+        loaded = (loading.load_base(source, task, labels, trust_remote_code=cfg.trust_remote_code,
+                                    allow_pickle=cfg.allow_pickle, bf16=bf16) if role == "base" else
+                  loading.load_tuned(source, task, trust_remote_code=cfg.trust_remote_code,
+                                     allow_pickle=cfg.allow_pickle, bf16=bf16))
+        loaded.label = _unique_label(loaded, results)
+        results[loaded.label] = evaluate_model(loaded, evaluator, records, ood_records, kind, cfg, reporter)
+        del loaded
+        gc.collect()
+
+    from antrenor.evaluation.report import write_reports
+
+    summary = compare_models(results, cfg, task, kind, len(records), notes)
+    save_resolved_config(cfg, output / "eval_config.yaml")
+    html, md = write_reports(output, summary, results, cfg)
+    return EvalResult(output, html, md, summary)
+
+
+def check_before_work(cfg: EvalConfig) -> dict[str, Any]:
+    """Every config problem before any model loads; returns the data folder's manifest."""
+    problems = []
+    manifest_path = Path(cfg.data) / "manifest.json"
+    manifest: dict[str, Any] = {}
+    if not manifest_path.is_file():
+        problems.append(f"{cfg.data} is not an `antrenor prepare` output (no manifest.json); run prepare on your data first")
+    else:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not (Path(cfg.data) / f"{cfg.split}.jsonl").is_file():
+            problems.append(f"{cfg.data} has no {cfg.split}.jsonl; choose a split it has with --set split=...")
+    for model in cfg.models:
+        problem = check_model_name(model)
+        if problem:
+            problems.append(problem)
+    if cfg.base not in (None, "none", "auto") and check_model_name(cfg.base):
+        problems.append(check_model_name(cfg.base))
+    if cfg.ood and not Path(cfg.ood).exists():
+        problems.append(f"ood data {cfg.ood} does not exist")
+    if cfg.cv and not Path(cfg.train_config).is_file():
+        problems.append(f"train_config {cfg.train_config} does not exist")
+    if problems:
+        raise ConfigError("cannot start the evaluation:", problems=problems)
+    return manifest
+
+
+def read_ood(cfg: EvalConfig, kind: str, output: Path, reporter: Reporter) -> list[dict[str, Any]] | None:
+    """OOD records: a prepared folder's test split (or all its records), or a raw file prepared here."""
+    if cfg.ood is None:
+        return None
+    source = Path(cfg.ood)
+    if not (source / "manifest.json").is_file():
+        from antrenor.data.prepare import prepare
+
+        prepared = output / "ood-data"
+        prepare({"input": [str(source)], "output": str(prepared), "kind": kind, "split": {"validation": 0, "test": 0},
+                 "dedup": {"near": False}}, Reporter("quiet"))
+        source = prepared
+    ood_kind = json.loads((source / "manifest.json").read_text(encoding="utf-8"))["kind"]
+    if ood_kind != kind:
+        raise ConfigError(f"ood data {cfg.ood} holds {ood_kind} records, but the evaluated data holds {kind} records")
+    records = read_split(source, "test") or [r for split in SPLITS for r in read_split(source, split)]
+    reporter.info(f"OOD set: {len(records)} records from {cfg.ood}")
+    return sample(records, cfg.ood_detection.max_examples, cfg.seed)
+
+
+def _labels(cfg: EvalConfig, task: str, train_records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The label map of the (first) tuned model; else one built from the training split."""
+    if task != "classification":
+        return {}
+    saved = loading.read_labels(Path(cfg.models[0]))
+    if saved:
+        return saved
+    found = sorted({str(label) for r in train_records for label in r.get("labels", [r.get("label")]) if label is not None})
+    if train_records and "score" in train_records[0]:
+        return {"problem_type": "regression", "num_labels": 1}
+    problem = "multi_label_classification" if train_records and "labels" in train_records[0] else "single_label_classification"
+    return {"problem_type": problem, "num_labels": len(found), "id2label": dict(enumerate(found)),
+            "label2id": {name: i for i, name in enumerate(found)}}
+
+
+def _notes(cfg: EvalConfig, task: str) -> list[str]:
+    notes = []
+    if "ood" in cfg.suite and cfg.ood is None:
+        notes.append("ood suite skipped: no OOD data given (--ood PATH)")
+    if task == "classification" and cfg.compare_base:
+        notes.append("base classifier = the frozen base encoder with a logistic-regression probe fitted on the training "
+                     "split (its own head is untrained, so scoring it as is would measure chance)")
+    return notes
+
+
+def _unique_label(loaded: loading.LoadedModel, taken: dict[str, Any]) -> str:
+    label = loaded.label
+    if label in taken and loaded.role == "tuned":
+        label = "/".join(Path(loaded.source).parts[-2:])
+    while label in taken:
+        label += "'"
+    return label

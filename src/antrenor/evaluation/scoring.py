@@ -1,0 +1,97 @@
+"""Forward-pass scores shared by metrics, OOD detection and forgetting.
+
+- `token_losses`: per-example summed next-token loss and token count (causal LMs), for
+  perplexity on answers only (the training mask) or on whole texts.
+- `class_logits`: classifier logits in batches, for predictions, max-softmax and energy scores.
+- `mean_pooled_embeddings`: sentence embeddings from an encoder (a linear probe, STS forgetting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from antrenor.training.sft import IGNORE, encode_conversation
+from antrenor.data.kinds import to_messages
+
+
+def answer_features(records: list[dict[str, Any]], kind: str, tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
+    """input_ids/labels with labels on the assistant answers only (as trained); long prompts cut from the left."""
+    features = []
+    for record in records:
+        ids, labels = encode_conversation(to_messages(record, kind), tokenizer)
+        features.append({"input_ids": ids[-max_length:], "labels": labels[-max_length:]})
+    return features
+
+
+def text_features(texts: Sequence[str], tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
+    features = []
+    for text in texts:
+        ids = tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+        features.append({"input_ids": ids, "labels": list(ids)})
+    return features
+
+
+def token_losses(model: Any, features: list[dict[str, list[int]]], batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(summed loss, labelled tokens) per example; examples without labelled tokens score (0, 0)."""
+    import torch
+    import torch.nn.functional as F
+
+    losses, counts = np.zeros(len(features)), np.zeros(len(features), dtype=np.int64)
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        width = max(len(features[i]["input_ids"]) for i in batch)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, index in enumerate(batch):
+            n = len(features[index]["input_ids"])
+            ids[row, :n] = torch.tensor(features[index]["input_ids"])
+            labels[row, :n] = torch.tensor(features[index]["labels"])
+            mask[row, :n] = 1
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
+        targets = labels[:, 1:]
+        per_token = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none")
+        for row, index in enumerate(batch):
+            losses[index] = float(per_token[row].sum())
+            counts[index] = int((targets[row] != IGNORE).sum())
+    return losses, counts
+
+
+def class_logits(model: Any, tokenizer: Any, inputs: Sequence[str | tuple[str, str]], max_length: int = 512,
+                 batch_size: int = 32) -> np.ndarray:
+    """Logits for texts or (text_a, text_b) pairs, in input order."""
+    import torch
+
+    rows = []
+    for start in range(0, len(inputs), batch_size):
+        chunk = list(inputs[start : start + batch_size])
+        if chunk and isinstance(chunk[0], tuple):
+            encoded = tokenizer([a for a, _ in chunk], [b for _, b in chunk], truncation=True, max_length=max_length,
+                                padding=True, return_tensors="pt")
+        else:
+            encoded = tokenizer(chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            rows.append(model(**encoded).logits.float().numpy())
+    width = getattr(model.config, "num_labels", 1)
+    return np.concatenate(rows) if rows else np.zeros((0, width))
+
+
+def mean_pooled_embeddings(encoder: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 256,
+                           batch_size: int = 32) -> np.ndarray:
+    """Attention-masked mean of the last hidden states: how sentence-transformers pool MiniLM."""
+    import torch
+
+    rows = []
+    for start in range(0, len(texts), batch_size):
+        encoded = tokenizer(list(texts[start : start + batch_size]), truncation=True, max_length=max_length,
+                            padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = encoder(**encoded, output_hidden_states=True).hidden_states[-1].float()
+        mask = encoded["attention_mask"].unsqueeze(-1).float()
+        rows.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy())
+    return np.concatenate(rows) if rows else np.zeros((0, 0))

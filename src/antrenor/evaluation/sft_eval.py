@@ -1,0 +1,66 @@
+"""Evaluating chat/instruction models (task sft): generated answers against references.
+
+Same shape as `classify_eval.py` and `lm_eval.py`: `score` (metrics and predictions on records),
+`robustness_figures` (the headline metrics on perturbed records), `ood_scores` (higher = more
+out-of-distribution), `forgetting_figures` (general ability).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from antrenor.evaluation.forgetting import general_probe_accuracy, reference_perplexities
+from antrenor.evaluation.generate import generate_answers, prompt_ids, split_conversation
+from antrenor.evaluation.loading import LoadedModel
+from antrenor.evaluation.metrics import generation_metrics, perplexity_metric, sentence_scores
+from antrenor.evaluation.scoring import answer_features, token_losses
+
+HEADLINE = "rougeL"
+ROBUSTNESS_METRICS = ("rougeL", "chrf")
+
+
+class SftEvaluator:
+    def __init__(self, kind: str, cfg: Any, progress: Any = None):
+        self.kind, self.cfg, self.progress = kind, cfg, progress
+
+    def _answers(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> list[str]:
+        return generate_answers(loaded.model, loaded.tokenizer, prompt_ids(records, self.kind, loaded.tokenizer),
+                                self.cfg.max_new_tokens, self.cfg.batch_size, on_batch=self.progress)
+
+    def score(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[dict, list[dict[str, Any]], dict]:
+        """(metric functions, prediction rows, details) for `records`."""
+        answers = self._answers(loaded, records)
+        conversations = [split_conversation(r, self.kind) for r in records]
+        references = [reference for _, reference in conversations]
+        metrics = generation_metrics(answers, references)
+        losses, counts = self._answer_losses(loaded, records)
+        metrics["answer_perplexity"] = perplexity_metric(losses, counts)
+        per_example = sentence_scores(answers, references)
+        rows = [{"prompt": prompt[-1]["content"] if prompt else "", "reference": reference, "prediction": answer,
+                 "rougeL": round(float(score), 2), "answer_loss": round(float(loss / count), 4) if count else None}
+                for (prompt, reference), answer, score, loss, count in zip(conversations, answers, per_example, losses, counts)]
+        return metrics, rows, {}
+
+    def _answer_losses(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        features = answer_features(records, self.kind, loaded.tokenizer, self.cfg.max_length)
+        return token_losses(loaded.model, features, self.cfg.batch_size)
+
+    def robustness_figures(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> dict[str, float]:
+        answers = self._answers(loaded, records)
+        references = [split_conversation(r, self.kind)[1] for r in records]
+        metrics = generation_metrics(answers, references)
+        everything = np.arange(len(records))
+        return {name: metrics[name](everything) for name in ROBUSTNESS_METRICS}
+
+    def ood_scores(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """Per-example answer perplexity: a model is more perplexed by what it was not tuned for."""
+        losses, counts = self._answer_losses(loaded, records)
+        return {"perplexity": np.exp(np.minimum(losses / np.maximum(counts, 1), 50.0))}
+
+    def forgetting_figures(self, loaded: LoadedModel) -> dict[str, float]:
+        figures = reference_perplexities(loaded, self.cfg.forgetting, self.cfg.max_length, self.cfg.batch_size)
+        if self.cfg.forgetting.probes:
+            figures["general_probes_accuracy"] = general_probe_accuracy(loaded, self.cfg.batch_size)
+        return figures
