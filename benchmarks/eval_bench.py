@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--fp32", action="store_true", help="generate in fp32 instead of bf16")
     args = parser.parse_args()
 
     import torch
@@ -41,7 +42,7 @@ def main() -> None:
     from antrenor.models.registry import load_tokenizer
     from antrenor.training.precision import cpu_supports_bf16
 
-    dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    dtype = torch.float32 if args.fp32 or not cpu_supports_bf16() else torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(smollm2_folder(), dtype=dtype).eval()
     tokenizer = load_tokenizer("smollm2-135m-instruct")
     prompts = prompt_ids(title_records(args.prompts), "instruction", tokenizer)
