@@ -81,21 +81,10 @@ def confusion_matrix(details: dict[str, Any]) -> str | None:
 
 def training_curves(model_folder: str) -> str | None:
     """Train vs validation loss from the run's metrics.jsonl: the overfitting diagnostic."""
+    from antrenor.training.outputs import loss_curves_figure
+
     path = Path(model_folder) / "metrics.jsonl"
     if not path.is_file():
         return None
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
-    validation = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
-    if not train and not validation:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    if train:
-        ax.plot(*zip(*train), label="train loss")
-    if validation:
-        ax.plot(*zip(*validation), marker="o", label="validation loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend(frameon=False)
-    return _encoded(fig)
+    fig = loss_curves_figure([json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()])
+    return _encoded(fig) if fig is not None else None

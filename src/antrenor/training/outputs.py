@@ -35,12 +35,21 @@ def write_manifest(output: Path, cfg: Any, data: Any, task: Any, trainable: int,
 
 
 def write_training_curves(output: Path, log_history: list[dict[str, Any]]) -> None:
+    fig = loss_curves_figure(log_history)
+    if fig is None:
+        return
+    fig.savefig(output / "training_curves.png", dpi=110, bbox_inches="tight")
+    fig.clf()
+
+
+def loss_curves_figure(log_history: list[dict[str, Any]]) -> Any:
+    """Train vs validation loss by step (the overfitting diagnostic), or None with nothing logged."""
     from antrenor.data.plots import _pyplot
 
     train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
     evaluation = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
     if not train and not evaluation:
-        return
+        return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     if train:
@@ -51,5 +60,5 @@ def write_training_curves(output: Path, log_history: list[dict[str, Any]]) -> No
     ax.set_ylabel("loss")
     ax.legend(frameon=False)
     ax.set_title("Training curves")
-    fig.savefig(output / "training_curves.png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    plt.close(fig)  # the caller saves it; closed figures still render
+    return fig
