@@ -1,14 +1,15 @@
 """Generation throughput of SmolLM2-135M-Instruct: batched (left padding, KV cache) vs one prompt at a time.
 
 What it prints: generated tokens per second and prompts per second for each batch size, on the
-same Romanian legal title prompts (data/demo/legal-instructions/test.jsonl, greedy, 32 new
-tokens at most), and the speed-up of each batch size over batch 1. It also checks that every
+same prompts (Romanian legal titles from data/demo/legal-instructions/test.jsonl, or RO->EN
+translation from data/demo/translation; greedy, 32 new tokens at most), and the speed-up of each batch size over batch 1. It also checks that every
 batch size produced the same answers as batch 1 (greedy decoding must not depend on batching).
 
 Target (issue 4): batched >= 4x one-by-one.
 
     python benchmarks/eval_bench.py                  # 64 prompts, batch sizes 1 8 16 32
     python benchmarks/eval_bench.py --prompts 32 --batch-sizes 1 16
+    python benchmarks/eval_bench.py --workload translation --prompts 48 --batch-sizes 1 8 16
 """
 
 from __future__ import annotations
@@ -22,8 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def title_records(count: int) -> list[dict]:
+    """Long prompts (a whole article, ~280 tokens), short answers: prefill dominates."""
     rows = [json.loads(line) for line in (REPO / "data/demo/legal-instructions/test.jsonl").read_text().splitlines()]
     return [r for r in rows if r["instruction"].startswith("Propune")][:count]
+
+
+def translation_records(count: int) -> list[dict]:
+    """Short prompts (one sentence, ~60 tokens), answers of similar length: decoding dominates."""
+    rows = [json.loads(line) for line in (REPO / "data/demo/translation/ro_en.jsonl").read_text().splitlines()]
+    return rows[-count:]  # the end of the file: the demo's held-out part
+
+
+WORKLOADS = {"titles": title_records, "translation": translation_records}
 
 
 def main() -> None:
@@ -31,6 +42,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="titles")
     parser.add_argument("--fp32", action="store_true", help="generate in fp32 instead of bf16")
     args = parser.parse_args()
 
@@ -45,7 +57,7 @@ def main() -> None:
     dtype = torch.float32 if args.fp32 or not cpu_supports_bf16() else torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(smollm2_folder(), dtype=dtype).eval()
     tokenizer = load_tokenizer("smollm2-135m-instruct")
-    prompts = prompt_ids(title_records(args.prompts), "instruction", tokenizer)
+    prompts = prompt_ids(WORKLOADS[args.workload](args.prompts), "instruction", tokenizer)
     generate_answers(model, tokenizer, prompts[:2], max_new_tokens=4, batch_size=2)  # warm-up
     print(f"{len(prompts)} prompts, {sum(map(len, prompts)) / len(prompts):.0f} prompt tokens on average, "
           f"max_new_tokens {args.max_new_tokens}, {dtype}")

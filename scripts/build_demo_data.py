@@ -220,6 +220,23 @@ def build_reference(shared: Path, seed: int) -> tuple[list[str], list[str]]:
     return ro_lines, [en for _, en in chosen]
 
 
+def build_medical_ood(shared: Path, general_ro: list[str], seed: int) -> list[dict]:
+    """150 SiMoNERo medical sentences (>= 40 chars, none in general_ro.txt): out-of-distribution inputs.
+
+    A legal-code classifier has no class for them, so they carry no label: `antrenor eval --ood`
+    uses them for OOD detection (max-softmax and energy AUROC).
+    """
+    seen = set(general_ro)
+    medical: dict[str, None] = {}
+    for path in sorted((shared / "ro-medical").glob("*.conllu")):
+        for line in read_lines(path):
+            if line.startswith("# text = "):
+                text = line[len("# text = "):]
+                if len(text) >= 40 and text not in seen:
+                    medical.setdefault(text)
+    return [{"text": text} for text in sample(random.Random(seed), list(medical), 150)]
+
+
 # --------------------------------------------------------------------------- README
 def write_readme(out: Path, kinds: dict[str, tuple[str, str]]) -> None:
     """Write data/demo/README.md: a table of every data file (records, size, kind, license)."""
@@ -297,7 +314,16 @@ def main() -> None:
         "this script does not touch it."))
 
     legal = "not copyrighted (Law 8/1996, art. 9(b))"
+    write_jsonl(out / "ood-medical" / "sentences.jsonl", build_medical_ood(shared, ro_lines, seed))
+    write_text(out / "ood-medical" / "SIMONERO-LICENSE.txt",
+               (shared / "ro-medical" / "LICENSE.txt").read_text(encoding="utf-8"))
+    write_license(out / "ood-medical", [SIMONERO], (
+        "`{text}`: 150 distinct SiMoNERo sentences (the `# text = ` lines of `ro-medical/*.conllu`, at least "
+        "40 characters, none of them in the package's `general_ro.txt`), seeded sample. Medical text, no "
+        "label: out-of-distribution inputs for the legal demos (`antrenor eval --ood`).\n\n" + SHARE_ALIKE))
+
     write_readme(out, {
+        "ood-medical": ("plain text (OOD inputs)", "CC BY-SA 4.0 (SiMoNERo)"),
         "legal-instructions": ("instruction tuning (Alpaca)", legal),
         "legal-classification": ("text classification (9 codes)", legal),
         "translation": ("instruction tuning (RO↔EN)", "CC BY-SA 4.0 (RO-STS)"),

@@ -122,6 +122,14 @@ def _run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_model_libraries() -> None:
+    """transformers' per-load progress bars and load notes (e.g. a new classifier head) would bury ours."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from antrenor.training.config import TrainConfig
     from antrenor.training.run import train
@@ -130,6 +138,7 @@ def _run_train(args: argparse.Namespace) -> int:
              "output": args.output, "resume": args.resume}
     cfg = load_config(TrainConfig, args.config, args.overrides, flags)
     reporter = _reporter(args)
+    _quiet_model_libraries()
     result = train(cfg, reporter)
     shown = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     reporter.table("training", ["figure", "value"], [[k, f"{v:.4g}"] for k, v in shown.items()])
@@ -147,6 +156,7 @@ def _run_eval(args: argparse.Namespace) -> int:
              "suite": args.suite.split(",") if args.suite else None, "ood": args.ood, "cv": args.cv}
     cfg = load_config(EvalConfig, args.config, args.overrides, flags)
     reporter = _reporter(args)
+    _quiet_model_libraries()
     result = evaluate(cfg, reporter)
     summary = result.metrics
     headline = summary["headline"]

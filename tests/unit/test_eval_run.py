@@ -103,6 +103,25 @@ def test_classification_eval_probe_baseline_attack_and_ood(tmp_path, classifier,
     assert "sts_spearman" in tuned["forgetting_vs_base"]
 
 
+def test_classifier_ood_without_labels_is_detection_only(tmp_path, classifier, classification_data):
+    """Inputs from no known class have no label to score: AUROC only, and no invented metrics."""
+    ood = write_jsonl(tmp_path / "ood.jsonl", [{"text": f"w9{i % 10} w8{i % 10} w7{i % 10} z{i}"} for i in range(12)])
+    evaluate({"models": [str(classifier)], "base": "none", "data": str(classification_data), "suite": ["metrics", "ood"],
+              "output": str(tmp_path / "eval"), "ood": str(ood), "bootstrap_samples": 100, "split": "validation"})
+    section = json.loads((tmp_path / "eval" / "metrics.json").read_text())["models"]["model"]["ood"]
+    assert section["metrics"] == {}
+    assert section["examples"]["out_of_distribution"] == 12
+    assert set(section["auroc"]) == {"max_softmax", "energy"}
+    assert all(0 <= value <= 1 for value in section["auroc"].values())
+
+
+def test_ood_set_of_another_kind_is_refused_clearly(tmp_path, classifier, classification_data):
+    ood = write_jsonl(tmp_path / "ood.jsonl", [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(6)])
+    with pytest.raises(ConfigError, match="holds instruction records.*classification records or plain text"):
+        evaluate({"models": [str(classifier)], "base": "none", "data": str(classification_data), "suite": ["ood"],
+                  "output": str(tmp_path / "eval"), "ood": str(ood), "split": "validation"})
+
+
 def test_clm_eval_reports_perplexity(tmp_path, text_data, tiny_llama_dir):
     result = evaluate({"models": [str(tiny_llama_dir)], "base": "none", "data": str(text_data), "task": "clm",
                        "output": str(tmp_path / "eval"), "suite": ["metrics", "robustness"], "bootstrap_samples": 200,

@@ -46,17 +46,17 @@ class LinearProbe:
             targets = [label2id[str(r["label"])] for r in chosen]
             self.head = LogisticRegression(max_iter=2000).fit(features, targets)
 
-    def embed(self, records: list[dict[str, Any]]) -> np.ndarray:
+    def embed(self, records: list[dict[str, Any]], on_batch: Any = None) -> np.ndarray:
         texts = model_inputs(records)
         if texts and isinstance(texts[0], tuple):
             a = mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, [t[0] for t in texts])
-            b = mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, [t[1] for t in texts])
+            b = mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, [t[1] for t in texts], on_batch=on_batch)
             return np.concatenate([a, b, np.abs(a - b), a * b], axis=1)
-        return mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, texts)
+        return mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, texts, on_batch=on_batch)
 
-    def outputs(self, records: list[dict[str, Any]]) -> np.ndarray:
+    def outputs(self, records: list[dict[str, Any]], on_batch: Any = None) -> np.ndarray:
         """Class probabilities (or a single score column for regression)."""
-        features = self.embed(records)
+        features = self.embed(records, on_batch)
         if self.problem_type == "regression":
             return self.head.predict(features)[:, None]
         probabilities = np.zeros((len(records), len(self.loaded.labels["id2label"])))
@@ -79,8 +79,9 @@ class ClassificationEvaluator:
             if probe is None:
                 probe = self._probes[id(loaded.model)] = LinearProbe(
                     loaded, self.train_records, self.problem_type, self.labels.get("label2id", {}), self.cfg.seed)
-            return probe.outputs(records)
-        logits = class_logits(loaded.model, loaded.tokenizer, model_inputs(records), self.cfg.max_length)
+            return probe.outputs(records, self.progress)
+        logits = class_logits(loaded.model, loaded.tokenizer, model_inputs(records), self.cfg.max_length,
+                              on_batch=self.progress)
         if self.problem_type == "regression":
             return logits
         if self.problem_type == "multi_label_classification":

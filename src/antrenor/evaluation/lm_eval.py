@@ -47,7 +47,8 @@ class LanguageModelEvaluator:
         texts = [r["text"] for r in records]
         if self.task == "mlm":
             return masked_token_losses(loaded.model, loaded.tokenizer, texts, self.cfg.max_length, self.cfg.seed)
-        return token_losses(loaded.model, text_features(texts, loaded.tokenizer, self.cfg.max_length), self.cfg.batch_size)
+        return token_losses(loaded.model, text_features(texts, loaded.tokenizer, self.cfg.max_length), self.cfg.batch_size,
+                            self.progress)
 
     def score(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[dict, list[dict[str, Any]], dict]:
         losses, counts = self._losses(loaded, records)

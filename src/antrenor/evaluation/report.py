@@ -163,15 +163,22 @@ def _ood_blocks(models: dict[str, Any]) -> list[Block]:
         section = entry.get("ood")
         if not section:
             continue
-        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in section["metrics"].items())
+        ood = section["metrics"]
+        inside = ", ".join(f"{k} {fmt(_value(v))}" for k, v in entry.get("metrics", {}).items() if k in ood)
+        outside = ", ".join(f"{k} {fmt(_value(v))}" for k, v in ood.items()) or "no labels: detection only"
         aurocs = ", ".join(f"{k} {fmt(v, 3)}" for k, v in section["auroc"].items())
-        rows.append([label, metrics, aurocs])
+        rows.append([label, inside or "-", outside, aurocs])
     if not rows:
         return []
     return [("h2", "Out of distribution"),
             ("p", "Metrics on the OOD set, and AUROC of each OOD score between in- and out-of-distribution inputs "
                   "(1.0: perfectly told apart, 0.5: not at all)."),
-            ("table", (["model", "metrics on OOD", "AUROC"], rows))]
+            ("table", (["model", "in distribution", "out of distribution", "AUROC"], rows))]
+
+
+def _value(metric: Any) -> Any:
+    """A metric entry is a figure or {"value": figure, "ci": ...}."""
+    return metric.get("value") if isinstance(metric, dict) else metric
 
 
 def _forgetting_blocks(models: dict[str, Any]) -> list[Block]:

@@ -60,7 +60,7 @@ def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporte
     train_records = read_split(Path(cfg.data), "train") if task == "classification" else []
     labels = _labels(cfg, task, train_records)
     evaluator = make_evaluator(task, kind, cfg, labels, train_records)
-    ood_records = read_ood(cfg, kind, output, reporter) if "ood" in cfg.suite else None
+    ood_records = read_ood(cfg, kind, task, output, reporter) if "ood" in cfg.suite else None
     notes = _notes(cfg, task)
     for note in notes:
         reporter.warn(note)
@@ -114,8 +114,13 @@ def check_before_work(cfg: EvalConfig) -> dict[str, Any]:
     return manifest
 
 
-def read_ood(cfg: EvalConfig, kind: str, output: Path, reporter: Reporter) -> list[dict[str, Any]] | None:
-    """OOD records: a prepared folder's test split (or all its records), or a raw file prepared here."""
+def read_ood(cfg: EvalConfig, kind: str, task: str, output: Path, reporter: Reporter) -> list[dict[str, Any]] | None:
+    """OOD records: a prepared folder's test split (or all its records), or a raw file prepared here.
+
+    The OOD set holds records of the evaluated kind (scored with the task metrics, and used for
+    OOD detection), or, for a classifier, plain text records: inputs that belong to none of its
+    classes have no label to score, so they serve detection only.
+    """
     if cfg.ood is None:
         return None
     source = Path(cfg.ood)
@@ -123,14 +128,17 @@ def read_ood(cfg: EvalConfig, kind: str, output: Path, reporter: Reporter) -> li
         from antrenor.data.prepare import prepare
 
         prepared = output / "ood-data"
-        prepare({"input": [str(source)], "output": str(prepared), "kind": kind, "split": {"validation": 0, "test": 0},
+        prepare({"input": [str(source)], "output": str(prepared), "split": {"validation": 0, "test": 0},
                  "dedup": {"near": False}}, Reporter("quiet"))
         source = prepared
     ood_kind = json.loads((source / "manifest.json").read_text(encoding="utf-8"))["kind"]
-    if ood_kind != kind:
-        raise ConfigError(f"ood data {cfg.ood} holds {ood_kind} records, but the evaluated data holds {kind} records")
+    unlabelled_text = task == "classification" and ood_kind == "text"
+    if ood_kind != kind and not unlabelled_text:
+        accepted = f"{kind} records" + (" or plain text records (detection only)" if task == "classification" else "")
+        raise ConfigError(f"ood data {cfg.ood} holds {ood_kind} records, but the evaluation needs {accepted}")
     records = read_split(source, "test") or [r for split in SPLITS for r in read_split(source, split)]
-    reporter.info(f"OOD set: {len(records)} records from {cfg.ood}")
+    detection_only = " (no labels: OOD detection only)" if unlabelled_text else ""
+    reporter.info(f"OOD set: {len(records)} records from {cfg.ood}{detection_only}")
     return sample(records, cfg.ood_detection.max_examples, cfg.seed)
 
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,8 @@ def text_features(texts: Sequence[str], tokenizer: Any, max_length: int) -> list
     return features
 
 
-def token_losses(model: Any, features: list[dict[str, list[int]]], batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def token_losses(model: Any, features: list[dict[str, list[int]]], batch_size: int = 8,
+                 on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(summed loss, labelled tokens) per example; examples without labelled tokens score (0, 0)."""
     import torch
     import torch.nn.functional as F
@@ -59,11 +60,13 @@ def token_losses(model: Any, features: list[dict[str, list[int]]], batch_size: i
         for row, index in enumerate(batch):
             losses[index] = float(per_token[row].sum())
             counts[index] = int((targets[row] != IGNORE).sum())
+        if on_batch:
+            on_batch(len(batch))
     return losses, counts
 
 
 def class_logits(model: Any, tokenizer: Any, inputs: Sequence[str | tuple[str, str]], max_length: int = 512,
-                 batch_size: int = 32) -> np.ndarray:
+                 batch_size: int = 32, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """Logits for texts or (text_a, text_b) pairs, in input order."""
     import torch
 
@@ -77,12 +80,14 @@ def class_logits(model: Any, tokenizer: Any, inputs: Sequence[str | tuple[str, s
             encoded = tokenizer(chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         with torch.inference_mode():
             rows.append(model(**encoded).logits.float().numpy())
+        if on_batch:
+            on_batch(len(chunk))
     width = getattr(model.config, "num_labels", 1)
     return np.concatenate(rows) if rows else np.zeros((0, width))
 
 
 def mean_pooled_embeddings(encoder: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 256,
-                           batch_size: int = 32) -> np.ndarray:
+                           batch_size: int = 32, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """Attention-masked mean of the last hidden states: how sentence-transformers pool MiniLM."""
     import torch
 
@@ -94,4 +99,6 @@ def mean_pooled_embeddings(encoder: Any, tokenizer: Any, texts: Sequence[str], m
             hidden = encoder(**encoded, output_hidden_states=True).hidden_states[-1].float()
         mask = encoded["attention_mask"].unsqueeze(-1).float()
         rows.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy())
+        if on_batch:
+            on_batch(len(encoded["input_ids"]))
     return np.concatenate(rows) if rows else np.zeros((0, 0))

@@ -52,7 +52,7 @@ def evaluate_model(loaded: Any, evaluator: Any, records: list[dict[str, Any]], o
         result["seconds"]["robustness"] = round(time.perf_counter() - started, 1)
     if "ood" in cfg.suite and ood_records:
         started = time.perf_counter()
-        result["ood"] = out_of_distribution(loaded, evaluator, records, ood_records, cfg)
+        result["ood"] = out_of_distribution(loaded, evaluator, records, ood_records, kind, cfg)
         result["seconds"]["ood"] = round(time.perf_counter() - started, 1)
     if "forgetting" in cfg.suite:
         started = time.perf_counter()
@@ -109,17 +109,26 @@ def _attack(loaded: Any, evaluator: Any, records: list[dict[str, Any]], cfg: Any
 
 
 def out_of_distribution(loaded: Any, evaluator: Any, records: list[dict[str, Any]], ood_records: list[dict[str, Any]],
-                        cfg: Any) -> dict[str, Any]:
+                        kind: str, cfg: Any) -> dict[str, Any]:
     """Metrics on the OOD set, and AUROC of each OOD score between in- and out-of-distribution inputs."""
     subset = sample(records, cfg.ood_detection.max_examples, cfg.seed)
-    ood_metrics, _, _ = evaluator.score(loaded, ood_records)
-    everything = np.arange(len(ood_records))
     section = {"examples": {"in_distribution": len(subset), "out_of_distribution": len(ood_records)},
-               "metrics": {name: fn(everything) for name, fn in ood_metrics.items()}, "auroc": {}}
+               "metrics": {}, "auroc": {}}
+    if has_references(ood_records, kind):
+        ood_metrics, _, _ = evaluator.score(loaded, ood_records)
+        everything = np.arange(len(ood_records))
+        section["metrics"] = {name: fn(everything) for name, fn in ood_metrics.items()}
     inside, outside = evaluator.ood_scores(loaded, subset), evaluator.ood_scores(loaded, ood_records)
     for name in inside:
         section["auroc"][name] = auroc(inside[name], outside[name])
     return section
+
+
+def has_references(records: list[dict[str, Any]], kind: str) -> bool:
+    """False for plain text records given to a classifier as OOD inputs: nothing to score them against."""
+    if kind not in ("classification", "pairs"):
+        return True
+    return all(any(key in r for key in ("label", "labels", "score")) for r in records)
 
 
 def _drop(metric: str, clean: float, value: float) -> float:

@@ -1,0 +1,1 @@
+"""Production side of a tuned model: the HTTP server, its request log, and drift monitoring."""
