@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["prepare", "train", "evaluate", "__version__"]
+__all__ = ["prepare", "train", "evaluate", "export", "monitor", "__version__"]
 
 
 def prepare(config: Any, reporter: Any = None):
@@ -33,3 +33,17 @@ def evaluate(config: Any, reporter: Any = None):
     from antrenor.evaluation.run import evaluate as run_evaluate
 
     return run_evaluate(config, reporter)
+
+
+def monitor(config: Any, reporter: Any = None):
+    """Run the drift monitor once; see antrenor.serve.monitor.MonitorConfig (result.exit_code: 0, 3 drift, 4 retrained)."""
+    from antrenor.serve.monitor import monitor as run_monitor
+
+    return run_monitor(config, reporter)
+
+
+def export(config: Any, reporter: Any = None):
+    """Run the export stage; see antrenor.export.config.ExportConfig."""
+    from antrenor.export.run import export as run_export
+
+    return run_export(config, reporter)

@@ -1,0 +1,1 @@
+"""`antrenor export`: a tuned model as a deployable folder (merged weights, ONNX, int8, model card)."""

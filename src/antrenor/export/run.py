@@ -1,0 +1,211 @@
+"""`antrenor export`: setup -> merge (checked) -> save -> ONNX (parity) -> int8 (accuracy) -> card -> publish.
+
+The folder is built under `<output>.partial` and renamed into place at the end, so an
+interrupted export never leaves a half-written folder where a server would look for a model.
+
+    >>> result = export({"model": "runs/demo/legal-sft/model", "output": "runs/demo/legal-sft/export", "format": "onnx"})
+    >>> result.checks["onnx"]["max_abs_logit_difference"]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from antrenor.config import as_config, save_resolved_config
+from antrenor.console import Reporter
+from antrenor.errors import AntrenorError, ConfigError
+from antrenor.evaluation.generate import end_of_turn_ids, pad_token_id
+from antrenor.evaluation.loading import run_file
+from antrenor.export import merge, onnx_export, parity, quantize, samples
+from antrenor.export.card import write_model_card
+from antrenor.export.config import ExportConfig
+from antrenor.provenance import package_versions
+
+VERSIONED = ("antrenor", "torch", "transformers", "peft", "onnx", "onnxruntime")
+
+
+@dataclass
+class ExportResult:
+    output: Path
+    checks: dict[str, Any]
+    model_version: str
+    hub_url: str | None = None
+
+
+def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> ExportResult:
+    cfg = as_config(ExportConfig, config)
+    reporter = reporter or Reporter("quiet")
+    eval_summary = check_before_work(cfg)
+    output = Path(cfg.output)
+    staging = output.with_name(output.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+
+    reporter.info(f"loading [bold]{cfg.model}[/]")
+    source = merge.load_source(cfg.model, trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
+    records = samples.test_records(samples.data_folder(source, cfg.data), cfg.accuracy_examples)
+    batches = samples.sample_batches(source, records, cfg.check_examples)
+    checks: dict[str, Any] = {"task": source.task, "source": str(Path(cfg.model).resolve()),
+                              "adapter": source.adapter_type, "check_inputs": "test split" if records else "general text"}
+    model, difference = merge.merge_checked(source, batches, cfg.merge_tolerance)
+    if difference is not None:
+        checks["merge"] = {"max_abs_logit_difference": difference, "tolerance": cfg.merge_tolerance}
+        reporter.info(f"merged the {source.adapter_type} adapter: largest logit difference {difference:.2e}")
+
+    if cfg.format == "onnx":
+        checks |= export_onnx(cfg, source, model, batches, records, staging, reporter)
+    save_weights(model, source, cfg.dtype, staging)
+    version = weights_version(staging)
+    train_config = _train_config(source.folder)
+    (staging / "export.json").write_text(json.dumps(
+        {"stage": "export", "model_version": version, "format": cfg.format, "quantize": cfg.quantize, "checks": checks,
+         "train_manifest": source.manifest, "versions": package_versions(VERSIONED)}, indent=2, ensure_ascii=False),
+        encoding="utf-8")
+    save_resolved_config(cfg, staging / "export_config.yaml")
+    write_model_card(staging, source.manifest, train_config, checks, eval_summary, cfg.license, cfg.intended_use,
+                     cfg.limitations)
+    if output.exists():
+        shutil.rmtree(output)  # check_before_work allowed only a previous export here
+    staging.replace(output)
+    reporter.info(f"export in [bold]{output}[/] (model version {version})")
+    url = None
+    if cfg.push_to_hub:
+        from antrenor.export.hub import push_folder
+
+        url = push_folder(output, cfg.push_to_hub)
+        reporter.info(f"pushed to {url}")
+    return ExportResult(output, checks, version, url)
+
+
+def check_before_work(cfg: ExportConfig) -> dict[str, Any] | None:
+    """Every config problem before any model loads; returns the eval summary to cite, if any."""
+    problems = []
+    model, output = Path(cfg.model), Path(cfg.output)
+    if not (model / "manifest.json").is_file():
+        problems.append(f"{cfg.model} is not an `antrenor train` output folder (no manifest.json)")
+    if output.exists() and any(output.iterdir()) and not (output / "export.json").is_file():
+        problems.append(f"{cfg.output} exists and is not an earlier export: choose an empty or new output folder")
+    if output.resolve() == model.resolve():
+        problems.append("output must differ from the model folder")
+    if cfg.data and not (Path(cfg.data) / "manifest.json").is_file():
+        problems.append(f"data {cfg.data} is not an `antrenor prepare` output (no manifest.json)")
+    summary = None
+    if cfg.eval:
+        metrics = Path(cfg.eval) / "metrics.json" if Path(cfg.eval).is_dir() else Path(cfg.eval)
+        if metrics.is_file():
+            summary = json.loads(metrics.read_text(encoding="utf-8"))
+        else:
+            problems.append(f"eval {cfg.eval} has no metrics.json: give the folder `antrenor eval` wrote")
+    if cfg.format == "onnx":
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            problems.append("format onnx needs onnx and onnxruntime: pip install 'antrenor[onnx]'")
+    if problems:
+        raise ConfigError("cannot start the export:", problems=problems)
+    return summary
+
+
+def export_onnx(cfg: ExportConfig, source: merge.ExportSource, model: Any, batches: list[dict[str, Any]],
+                records: list[dict[str, Any]], staging: Path, reporter: Reporter) -> dict[str, Any]:
+    path = staging / onnx_export.ONNX_FILE
+    reporter.info("exporting to ONNX")
+    if source.head == "sequence-classification":
+        onnx_export.export_classifier(model, batches[0], path, cfg.opset)
+        found = parity.classifier_parity(model, path, batches)
+    elif source.head == "causal-lm":
+        onnx_export.export_causal_lm(model, batches[0], path, cfg.opset)
+        found = parity.causal_lm_parity(model, path, batches, set(end_of_turn_ids(source.tokenizer)),
+                                        pad_token_id(source.tokenizer))
+    else:
+        raise AntrenorError(f"ONNX export supports classifiers and causal LMs, not {source.task} models",
+                            problems=["export with format safetensors"])
+    found["tolerance"] = cfg.parity_tolerance
+    reporter.info(f"ONNX parity: largest logit difference {found['max_abs_logit_difference']:.2e} "
+                  f"(tolerance {cfg.parity_tolerance:g})")
+    if found["max_abs_logit_difference"] > cfg.parity_tolerance:
+        raise AntrenorError(f"ONNX Runtime and PyTorch differ by {found['max_abs_logit_difference']:.3g} "
+                            f"(tolerance {cfg.parity_tolerance:g}): the export is not faithful",
+                            problems=["try another opset (--set opset=18)", "report the model architecture to antrenor"])
+    checks = {"onnx": found}
+    if cfg.quantize == "int8":
+        checks["int8"] = quantize_checked(source, model, path, records, cfg, reporter)
+    return checks
+
+
+def quantize_checked(source: merge.ExportSource, model: Any, path: Path, records: list[dict[str, Any]],
+                     cfg: ExportConfig, reporter: Reporter) -> dict[str, Any]:
+    target = path.with_name(quantize.INT8_FILE)
+    reporter.info("quantizing to int8")
+    quantize.quantize_int8(path, target)
+    sizes = {"fp32_mb": round(path.stat().st_size / 2**20, 1), "int8_mb": round(target.stat().st_size / 2**20, 1)}
+    if not records:
+        return sizes | {"accuracy": None, "note": "no test split found: accuracy not checked (--set data=...)"}
+    files = {"onnx_fp32": path, "onnx_int8": target}
+    if source.head == "sequence-classification":
+        usable = [r for r in records if "label" in r and not isinstance(r["label"], list)]
+        if not usable or not source.labels or "label2id" not in source.labels:
+            return sizes | {"accuracy": None, "note": "accuracy is checked for single-label classifiers only"}
+        truth = [source.labels["label2id"][str(r["label"])] for r in usable]
+        batches = samples.sample_batches(source, usable, len(usable), batch_size=16)
+        accuracy = quantize.classifier_accuracy(model, files, batches, np.array(truth))
+        found = sizes | {"metric": "accuracy", "examples": len(usable), "accuracy": accuracy}
+    else:
+        sequences = answer_sequences(source, records)
+        accuracy = quantize.next_token_accuracy(model, files, sequences)
+        found = sizes | {"metric": "next-token accuracy on answers", "examples": len(sequences), "accuracy": accuracy}
+    found["int8_minus_fp32_points"] = round(accuracy["onnx_int8"] - accuracy["pytorch"], 2)
+    reporter.info(f"int8: {found['metric']} {accuracy['onnx_int8']} vs {accuracy['pytorch']} (PyTorch fp32)")
+    return found
+
+
+def answer_sequences(source: merge.ExportSource, records: list[dict[str, Any]]) -> list[tuple[list[int], int]]:
+    """(prompt + reference answer ids, prompt length) per test record, at most 512 tokens."""
+    from antrenor.evaluation.generate import prompt_ids, split_conversation
+
+    kind = (source.manifest.get("data") or {}).get("kind", "instruction")
+    if source.task != "sft":
+        return [(ids[:256], 1) for ids in (source.tokenizer(r["text"])["input_ids"] for r in records) if len(ids) > 1]
+    prompts = prompt_ids(records, kind, source.tokenizer)
+    found = []
+    for record, prompt in zip(records, prompts):
+        answer = source.tokenizer(split_conversation(record, kind)[1], add_special_tokens=False)["input_ids"]
+        if answer and len(prompt) + len(answer) <= 512:
+            found.append((prompt + answer, len(prompt)))
+    return found
+
+
+def save_weights(model: Any, source: merge.ExportSource, dtype: str, folder: Path) -> None:
+    import torch
+
+    if dtype == "bfloat16":
+        model = model.to(torch.bfloat16)
+    model.save_pretrained(folder, safe_serialization=True)
+    source.tokenizer.save_pretrained(folder)
+    labels = run_file(source.folder, "labels.json")
+    if labels:
+        shutil.copy2(labels, folder / "labels.json")
+
+
+def weights_version(folder: Path) -> str:
+    """A short content hash of the weights: what serve logs as the model version."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")):
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def _train_config(folder: Path) -> dict[str, Any]:
+    path = folder / "train_config.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
