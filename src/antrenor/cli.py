@@ -93,6 +93,48 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation (classification)")
     evaluate.set_defaults(run=_run_eval)
 
+    from antrenor.export.config import ExportConfig
+
+    export = verbs.add_parser(
+        "export", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="merge, export to ONNX (parity checked), quantize to int8 and write a model card",
+        description=ExportConfig.__doc__, epilog=config_reference(ExportConfig))
+    export.add_argument("--model", metavar="DIR", help="a folder written by antrenor train")
+    export.add_argument("--output", metavar="DIR", help="output folder")
+    export.add_argument("--format", help="safetensors|onnx")
+    export.add_argument("--quantize", help="none|int8 (int8 needs --format onnx)")
+    export.add_argument("--eval", metavar="DIR", help="an antrenor eval output whose results go into the model card")
+    export.add_argument("--push-to-hub", metavar="REPO", dest="push_to_hub", help="upload to this Hugging Face Hub repo")
+    export.set_defaults(run=_run_export)
+
+    from antrenor.serve.monitor import MonitorConfig
+
+    monitor = verbs.add_parser(
+        "monitor", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="compare production inputs (the request log) with the training data: drift report, exit 3 on drift",
+        description=MonitorConfig.__doc__, epilog=config_reference(MonitorConfig))
+    monitor.add_argument("--log", metavar="DB", help="the SQLite request log antrenor serve writes")
+    monitor.add_argument("--reference", metavar="DIR", help="the training data: a folder written by antrenor prepare")
+    monitor.add_argument("--output", metavar="DIR", help="output folder for the drift report")
+    monitor.add_argument("--since", metavar="TIME", help="only log rows after this ISO-8601 time")
+    monitor.add_argument("--retrain", metavar="PIPELINE_YAML", help="on drift, retrain with its prepare and train sections")
+    monitor.set_defaults(run=_run_monitor)
+
+    from antrenor.serve.config import ServeConfig
+
+    serve = verbs.add_parser(
+        "serve", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="serve a model over HTTP: OpenAI-compatible API, /v1/classify, /metrics, request log",
+        description=ServeConfig.__doc__, epilog=config_reference(ServeConfig))
+    serve.add_argument("--model", metavar="DIR", help="a folder written by antrenor train or antrenor export")
+    serve.add_argument("--backend", help="torch|onnx")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8000)")
+    serve.add_argument("--api-key", metavar="KEY", dest="api_key",
+                       help="bearer key clients must send (default: $ANTRENOR_API_KEY; none: no authentication)")
+    serve.add_argument("--log-db", metavar="FILE", dest="log_db", help="SQLite request log (default: MODEL/requests.db)")
+    serve.set_defaults(run=_run_serve)
+
     models = verbs.add_parser("models", parents=[output], help="list the model registry")
     models.set_defaults(run=_run_models)
     return parser
@@ -169,6 +211,62 @@ def _run_eval(args: argparse.Namespace) -> int:
     reporter.emit_json({"output": str(result.output), "report": str(result.report_html), "headline": headline,
                         "models": {label: {name: f["value"] for name, f in m.get("metrics", {}).items()}
                                    for label, m in summary["models"].items()}})
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from antrenor.export.config import ExportConfig
+    from antrenor.export.run import export
+
+    flags = {"model": args.model, "output": args.output, "format": args.format, "quantize": args.quantize,
+             "eval": args.eval, "push_to_hub": args.push_to_hub}
+    cfg = load_config(ExportConfig, args.config, args.overrides, flags)
+    reporter = _reporter(args)
+    _quiet_model_libraries()
+    result = export(cfg, reporter)
+    rows = [[name, _check_summary(check)] for name, check in result.checks.items() if isinstance(check, dict)]
+    reporter.table("export checks", ["check", "result"], rows)
+    reporter.emit_json({"output": str(result.output), "model_version": result.model_version, "checks": result.checks,
+                        "hub_url": result.hub_url})
+    return 0
+
+
+def _check_summary(check: dict) -> str:
+    if "accuracy" in check and isinstance(check["accuracy"], dict):
+        return f"{check['metric']}: " + ", ".join(f"{k} {v}" for k, v in check["accuracy"].items())
+    if "max_abs_logit_difference" in check:
+        return f"largest logit difference {check['max_abs_logit_difference']:.2e} (tolerance {check['tolerance']:g})"
+    return ", ".join(f"{k} {v}" for k, v in check.items())
+
+
+def _run_monitor(args: argparse.Namespace) -> int:
+    from antrenor.serve.monitor import MonitorConfig, monitor
+
+    flags = {"log": args.log, "reference": args.reference, "output": args.output, "since": args.since,
+             "retrain": args.retrain}
+    cfg = load_config(MonitorConfig, args.config, args.overrides, flags)
+    reporter = _reporter(args)
+    _quiet_model_libraries()
+    result = monitor(cfg, reporter)
+    rows = [[s.name, "–" if s.statistic is None else f"{s.statistic:.3g}", f"{s.threshold:g}",
+             "–" if s.p_value is None else f"{s.p_value:.3g}", s.verdict] for s in result.signals]
+    reporter.table("drift", ["signal", "statistic", "threshold", "p-value", "verdict"], rows)
+    reporter.info(f"report: [bold]{result.report_html}[/]")
+    reporter.emit_json({"output": str(result.output), "report": str(result.report_html), "drift": result.drifted,
+                        "exit_code": result.exit_code, "signals": {s.name: s.verdict for s in result.signals},
+                        "to_label": str(result.to_label) if result.to_label else None, "retrain": result.retrain})
+    return result.exit_code
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from antrenor.serve.config import ServeConfig
+    from antrenor.serve.run import serve
+
+    flags = {"model": args.model, "backend": args.backend, "host": args.host, "port": args.port,
+             "api_key": args.api_key or os.environ.get("ANTRENOR_API_KEY") or None, "log_db": args.log_db}
+    cfg = load_config(ServeConfig, args.config, args.overrides, flags)
+    _quiet_model_libraries()
+    serve(cfg, _reporter(args))
     return 0
 
 

@@ -20,8 +20,12 @@ def stage_configs() -> list[type]:
     from antrenor.training.config import TrainConfig
 
     from antrenor.evaluation.config import EvalConfig
+    from antrenor.export.config import ExportConfig
 
-    return [PrepareConfig, TrainConfig, EvalConfig]
+    from antrenor.serve.config import ServeConfig
+    from antrenor.serve.monitor import MonitorConfig
+
+    return [PrepareConfig, TrainConfig, EvalConfig, ExportConfig, ServeConfig, MonitorConfig]
 
 
 def config_reference_markdown() -> str:

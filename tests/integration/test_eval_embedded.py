@@ -43,16 +43,10 @@ def test_tuned_smollm2_beats_its_base_on_held_out_title_generation(title_data, t
     assert "beats the base on rougeL" in result.report_md.read_text()
 
 
-def test_tuned_minilm_beats_a_linear_probe_on_its_base(tmp_path_factory, tmp_path):
-    folder = tmp_path_factory.mktemp("codes")
-    rows = read_jsonl(DEMO / "legal-classification" / "articles.jsonl")
-    source = write_jsonl(folder / "articles.jsonl", rows[:500])
-    prepare({"input": [str(source)], "output": str(folder / "data"), "model": "minilm-l6",
-             "split": {"validation": 0.0, "test": 0.2}})
-    train({"data": str(folder / "data"), "model": "minilm-l6", "task": "classification", "method": "full",
-           "output": str(tmp_path / "model"), "epochs": 8, "batch_size": 16, "effective_batch_size": 16,
-           "lr": 2e-4, "max_length": 128, "report_to": []})
-    evaluate({"models": [str(tmp_path / "model")], "data": str(folder / "data"), "output": str(tmp_path / "eval"),
+@pytest.mark.xdist_group("minilm")
+def test_tuned_minilm_beats_a_linear_probe_on_its_base(tuned_minilm, tmp_path):
+    data, model = tuned_minilm
+    evaluate({"models": [str(model)], "data": str(data), "output": str(tmp_path / "eval"),
               "suite": ["metrics", "robustness"], "robustness": {"perturbations": ["no_diacritics"], "attack_examples": 10}})
     summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     gain = summary["models"]["model"]["vs_base"]["accuracy"]

@@ -75,3 +75,13 @@ def test_fix_cedilla_follows_lang_unless_set():
 def test_describe_fields_covers_nested_keys():
     keys = [row[0] for row in describe_fields(PrepareConfig)]
     assert "dedup.threshold" in keys and "split.validation" in keys and "input" in keys
+
+
+def test_lr_and_epoch_doubts_allow_more_for_compact_models():
+    from antrenor.training.config import TrainConfig
+
+    keys = {"data": "d", "output": "o", "task": "classification", "method": "full", "lr": 2e-4, "epochs": 8}
+    assert TrainConfig(model="minilm-l6", **keys).doubts() == []  # 22.7M parameters
+    large = TrainConfig(model="xlm-roberta-base", **keys).doubts()
+    assert any("lr 0.0002 is outside 1e-5..5e-5" in d for d in large) and any("8 epochs" in d for d in large)
+    assert any("more than 10" in d for d in TrainConfig(model="minilm-l6", **{**keys, "epochs": 12}).doubts())

@@ -64,8 +64,8 @@ def test_classifier_export_parity_and_int8_accuracy(tmp_path, classifier_lora, c
     checks = result.checks
     assert checks["onnx"]["max_abs_logit_difference"] <= 1e-3
     accuracy = checks["int8"]["accuracy"]
-    assert accuracy["pytorch"] == accuracy["onnx_fp32"]
-    assert 0 <= accuracy["onnx_int8"] <= 100
+    assert accuracy["pytorch"] == accuracy["onnx_fp32"] and accuracy["onnx_fp32_agreement"] == 100
+    assert 0 <= accuracy["onnx_int8"] <= 100 and 0 <= accuracy["onnx_int8_agreement"] <= 100
     labels = json.loads((result.output / "labels.json").read_text())
     config = json.loads((result.output / "config.json").read_text())
     assert config["id2label"] == {str(k): v for k, v in labels["id2label"].items()}

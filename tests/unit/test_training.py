@@ -218,3 +218,16 @@ def test_full_fine_tuning_keeps_fp32_master_weights_for_a_model_stored_in_bf16(s
     assert json.loads((stored / "config.json").read_text())["dtype"] == "bfloat16"
     result = run(sft_data, stored, tmp_path / "out", task="sft", method="full", bf16=True, eval_steps=100)
     assert {p.dtype for p in result.model.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_gradient_checkpointing_gives_the_same_training_as_without(sft_data, tiny_llama_dir, tmp_path, method):
+    """Recomputing activations in the backward pass saves memory and must not change the result."""
+    plain = run(sft_data, tiny_llama_dir, tmp_path / "plain", task="sft", method=method, max_steps=3)
+    checkpointed = run(sft_data, tiny_llama_dir, tmp_path / "gc", task="sft", method=method, max_steps=3,
+                       gradient_checkpointing=True)
+    assert any(getattr(m, "gradient_checkpointing", False) is True for m in checkpointed.model.modules())
+    assert not any(getattr(m, "gradient_checkpointing", False) is True for m in plain.model.modules())
+    assert checkpointed.metrics["train_loss"] == pytest.approx(plain.metrics["train_loss"], abs=1e-5)
+    for (name, a), b in zip(plain.model.state_dict().items(), checkpointed.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from pathlib import Path
+
+import yaml
 
 CEDILLA_TO_COMMA = str.maketrans({"\u015f": "\u0219", "\u0163": "\u021b", "\u015e": "\u0218", "\u0162": "\u021a"})
 _CEDILLA = re.compile("[\u015f\u0163\u015e\u0162]")
@@ -71,3 +74,20 @@ class TextNormalizer:
 def strip_diacritics(text: str) -> str:
     """ă â î ș ț (and the cedilla forms) -> a a i s t: Romanian as typed without diacritics."""
     return text.translate(_DIACRITICS_TO_ASCII)
+
+
+def normalization_settings(data_folder: str | Path) -> dict[str, bool] | None:
+    """The TextNormalizer settings a prepared data folder was made with (its prepare_config.yaml), or None.
+
+    A served model must see production text normalized as its training text was (e.g. cedilla
+    ş ţ -> ș ț): export records these settings and serve applies them.
+    """
+    from antrenor.data.config import PrepareConfig
+
+    path = Path(data_folder) / "prepare_config.yaml"
+    if not path.is_file():
+        return None
+    section = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    cfg = PrepareConfig.model_validate(section.get("prepare", section))
+    return {"nfc": cfg.normalize.nfc, "fix_cedilla": cfg.fix_cedilla, "control_chars": cfg.normalize.control_chars,
+            "whitespace": cfg.normalize.whitespace}

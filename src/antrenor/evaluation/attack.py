@@ -31,7 +31,7 @@ import numpy as np
 from antrenor.data.normalize import strip_diacritics
 
 PredictProba = Callable[[list[str]], np.ndarray]
-MAX_CANDIDATES_PER_WORD = 40  # a long word has ~5 per letter; a seeded sample keeps a query bound
+MAX_CANDIDATES_PER_WORD = 8  # a long word has ~5 per letter; a seeded sample of 8 (DeepWordBug tries 4 kinds)
 ROMANIAN_DIACRITIC_SWAPS = {
     "a": "ă", "ă": "a", "â": "a", "i": "î", "î": "i", "s": "ș", "ș": "s", "ş": "s", "t": "ț", "ț": "t", "ţ": "t",
     "A": "Ă", "Ă": "A", "Â": "A", "I": "Î", "Î": "I", "S": "Ș", "Ș": "S", "Ş": "S", "T": "Ț", "Ț": "T", "Ţ": "T",
@@ -143,7 +143,8 @@ def attack_text(text: str, true_label: int, predict_proba: PredictProba, max_cha
 
 
 def attack_many(texts: Sequence[str], labels: Sequence[int], predict_proba: PredictProba,
-                max_change_ratio: float = 0.2, seed: int = 0, limit: int | None = None) -> AttackSummary:
+                max_change_ratio: float = 0.2, seed: int = 0, limit: int | None = None,
+                on_text: Callable[[], None] | None = None) -> AttackSummary:
     """Attack each of the first `limit` texts (all if None) and summarize.
 
     Every text is attacked with the same `seed`, so each example equals `attack_text` on it
@@ -152,7 +153,11 @@ def attack_many(texts: Sequence[str], labels: Sequence[int], predict_proba: Pred
     if len(texts) != len(labels):
         raise ValueError(f"one label per text needed: {len(texts)} texts, {len(labels)} labels")
     chosen = range(len(texts) if limit is None else min(limit, len(texts)))
-    results = [attack_text(texts[i], int(labels[i]), predict_proba, max_change_ratio, seed) for i in chosen]
+    results = []
+    for i in chosen:
+        results.append(attack_text(texts[i], int(labels[i]), predict_proba, max_change_ratio, seed))
+        if on_text:
+            on_text()
     attempted = [r for r in results if not r.skipped]
     succeeded = [r for r in attempted if r.success]
     return AttackSummary(

@@ -33,10 +33,10 @@ class LinearProbe:
     """Frozen encoder + scikit-learn head fitted on training examples."""
 
     def __init__(self, loaded: LoadedModel, train_records: list[dict[str, Any]], problem_type: str,
-                 label2id: dict[str, int], seed: int):
+                 label2id: dict[str, int], seed: int, max_length: int = 256):
         from sklearn.linear_model import LogisticRegression, Ridge
 
-        self.loaded, self.problem_type = loaded, problem_type
+        self.loaded, self.problem_type, self.max_length = loaded, problem_type, max_length
         rng = np.random.default_rng(seed)
         chosen = [train_records[i] for i in sorted(rng.permutation(len(train_records))[:PROBE_TRAIN_EXAMPLES])]
         features = self.embed(chosen)
@@ -49,10 +49,11 @@ class LinearProbe:
     def embed(self, records: list[dict[str, Any]], on_batch: Any = None) -> np.ndarray:
         texts = model_inputs(records)
         if texts and isinstance(texts[0], tuple):
-            a = mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, [t[0] for t in texts])
-            b = mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, [t[1] for t in texts], on_batch=on_batch)
+            a = mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, [t[0] for t in texts], self.max_length)
+            b = mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, [t[1] for t in texts], self.max_length,
+                                       on_batch=on_batch)
             return np.concatenate([a, b, np.abs(a - b), a * b], axis=1)
-        return mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, texts, on_batch=on_batch)
+        return mean_pooled_embeddings(self.loaded.model, self.loaded.tokenizer, texts, self.max_length, on_batch=on_batch)
 
     def outputs(self, records: list[dict[str, Any]], on_batch: Any = None) -> np.ndarray:
         """Class probabilities (or a single score column for regression)."""
@@ -78,7 +79,8 @@ class ClassificationEvaluator:
             probe = self._probes.get(id(loaded.model))
             if probe is None:
                 probe = self._probes[id(loaded.model)] = LinearProbe(
-                    loaded, self.train_records, self.problem_type, self.labels.get("label2id", {}), self.cfg.seed)
+                    loaded, self.train_records, self.problem_type, self.labels.get("label2id", {}), self.cfg.seed,
+                    self.cfg.max_length)
             return probe.outputs(records, self.progress)
         logits = class_logits(loaded.model, loaded.tokenizer, model_inputs(records), self.cfg.max_length,
                               on_batch=self.progress)

@@ -25,7 +25,7 @@ class RobustnessConfig(StrictModel):
     max_examples: int | None = Field(
         100, ge=1, description="Test examples perturbed (a seeded sample); generation is slow, so this keeps it bounded.")
     attack: bool = Field(True, description="Classifiers: greedy word-substitution attack until the label flips.")
-    attack_examples: int = Field(50, ge=1, description="Examples put to the attack (ones the model already gets wrong are skipped).")
+    attack_examples: int = Field(20, ge=1, description="Examples put to the attack (ones the model already gets wrong are skipped).")
     max_change_ratio: float = Field(0.2, gt=0.0, le=1.0, description="The attack gives up after changing this share of words.")
 
 

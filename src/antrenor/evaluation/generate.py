@@ -33,23 +33,42 @@ def prompt_ids(records: list[dict[str, Any]], kind: str, tokenizer: Any) -> list
                                                return_dict=False)) for r in records]
 
 
+def pad_token_id(tokenizer: Any) -> int:
+    """The id generation pads with: the tokenizer's pad token, else its EOS."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def end_of_turn_ids(tokenizer: Any) -> list[int]:
+    """Ids that end an answer: EOS and the chat template's end-of-turn token."""
+    return sorted(_end_of_turn_ids(tokenizer))
+
+
+def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask) tensors, prompts padded on the left so every row's answer starts at one column."""
+    import torch
+
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    return ids, mask
+
+
 def generate_answers(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int = 64,
                      batch_size: int = 8, on_batch: Callable[[int], None] | None = None) -> list[str]:
     """Greedy answers to token-id prompts, in the prompts' order."""
     import torch
     from transformers import GenerationConfig
 
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_token_id(tokenizer)
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
-                              eos_token_id=sorted(_end_of_turn_ids(tokenizer)), pad_token_id=pad_id)
+                              eos_token_id=end_of_turn_ids(tokenizer), pad_token_id=pad_id)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths share a batch: little padding
     answers: list[str] = [""] * len(prompts)
     model.config.use_cache = True
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        width = max(len(prompts[i]) for i in batch)
-        ids = torch.tensor([[pad_id] * (width - len(prompts[i])) + prompts[i] for i in batch])
-        mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch])
+        ids, mask = left_padded([prompts[i] for i in batch], pad_id)
+        width = ids.shape[1]
         with torch.inference_mode():
             output = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
         for row, index in enumerate(batch):

@@ -228,7 +228,7 @@ def _worst_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]]) -
     return [("h2", f"Worst predictions: {label}"), ("table", (headers, table))]
 
 
-def render_markdown(blocks: list[Block]) -> str:
+def render_markdown(blocks: list[Block], html_name: str = "eval_report.html") -> str:
     lines = []
     for kind, content in blocks:
         if kind in ("h1", "h2", "h3"):
@@ -241,7 +241,7 @@ def render_markdown(blocks: list[Block]) -> str:
             lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
             lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows] + [""]
         elif kind == "img":
-            lines += [f"*({content[0]}: see eval_report.html)*", ""]
+            lines += [f"*({content[0]}: see {html_name})*", ""]
     return "\n".join(lines)
 
 
@@ -250,8 +250,8 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
          "text-align:left;vertical-align:top}th{background:#f0f4f8}img{max-width:100%}")
 
 
-def render_html(blocks: list[Block]) -> str:
-    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>antrenor evaluation</title>",
+def render_html(blocks: list[Block], title: str = "antrenor evaluation") -> str:
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body>"]
     for kind, content in blocks:
         if kind in ("h1", "h2", "h3"):

@@ -88,16 +88,19 @@ def robustness(loaded: Any, evaluator: Any, records: list[dict[str, Any]], kind:
             bar.advance()
     attack_fn = getattr(evaluator, "predict_proba_fn", None)
     if settings.attack and attack_fn and getattr(evaluator, "problem_type", "") == "single_label_classification":
-        section["attack"] = _attack(loaded, evaluator, subset, cfg)
+        with reporter.progress(f"{loaded.label}: attack", total=min(len(subset), settings.attack_examples)) as bar:
+            section["attack"] = _attack(loaded, evaluator, subset, cfg, bar.advance)
     return section
 
 
-def _attack(loaded: Any, evaluator: Any, records: list[dict[str, Any]], cfg: Any) -> dict[str, Any]:
+def _attack(loaded: Any, evaluator: Any, records: list[dict[str, Any]], cfg: Any, on_text: Any = None) -> dict[str, Any]:
     from antrenor.evaluation.attack import attack_many
 
     texts = [r["text"] for r in records if "text" in r][: cfg.robustness.attack_examples]
+    texts = [visible_part(text, loaded.tokenizer, cfg.max_length) for text in texts]
     labels = evaluator.truth(records[: len(texts)])
-    summary = attack_many(texts, labels, evaluator.predict_proba_fn(loaded), cfg.robustness.max_change_ratio, cfg.seed)
+    summary = attack_many(texts, labels, evaluator.predict_proba_fn(loaded), cfg.robustness.max_change_ratio, cfg.seed,
+                          on_text=on_text)
     names = evaluator.names
     shown = [{"original": r.original, "adversarial": r.adversarial, "label": names[r.original_label],
               "now": names[r.adversarial_label], "words_changed": r.words_changed}
@@ -122,6 +125,16 @@ def out_of_distribution(loaded: Any, evaluator: Any, records: list[dict[str, Any
     for name in inside:
         section["auroc"][name] = auroc(inside[name], outside[name])
     return section
+
+
+def visible_part(text: str, tokenizer: Any, max_length: int) -> str:
+    """The part of `text` the model reads (its first max_length tokens). Words past it are never seen:
+    ranking and misspelling them would cost the attack queries and change nothing."""
+    try:
+        offsets = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)["offset_mapping"]
+    except (NotImplementedError, TypeError, KeyError):  # a slow tokenizer has no offsets: keep every word
+        return text
+    return text[: max((end for _, end in offsets), default=len(text))]
 
 
 def has_references(records: list[dict[str, Any]], kind: str) -> bool:

@@ -10,6 +10,7 @@ same code. Sessions use every core (intra-op threads = CPU count) and full graph
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,13 @@ class OnnxCausalLM:
         return logits, presents
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int], pad_id: int = 0,
-                 on_token: Any = None) -> list[list[int]]:
-        """Greedy continuation of left-padded prompts; each stops at a stop id (not included) or the limit."""
+                 on_token: Callable[[int, int], None] | None = None,
+                 choose: Callable[[np.ndarray], np.ndarray] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
+        """Continuation of left-padded prompts; each stops at a stop id (not included) or the limit.
+
+        `choose` maps last-position logits (batch x vocab) to next tokens: greedy argmax by default.
+        """
         width = max(map(len, prompts))
         ids = np.array([[pad_id] * (width - len(p)) + p for p in prompts], dtype=np.int64)
         mask = np.array([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=np.int64)
@@ -71,16 +77,17 @@ class OnnxCausalLM:
         done = np.zeros(len(prompts), dtype=bool)
         for _ in range(max_new_tokens):
             logits, past = self.forward(ids, mask, past)
-            chosen = logits[:, -1].argmax(axis=-1)
+            chosen = choose(logits[:, -1]) if choose else logits[:, -1].argmax(axis=-1)
             for row, token in enumerate(chosen):
-                if not done[row]:
-                    if int(token) in stop_ids:
-                        done[row] = True
-                    else:
-                        answers[row].append(int(token))
-                        if on_token:
-                            on_token(row, int(token))
-            if done.all():
+                if done[row]:
+                    continue
+                if int(token) in stop_ids:
+                    done[row] = True
+                else:
+                    answers[row].append(int(token))
+                    if on_token:
+                        on_token(row, int(token))
+            if done.all() or (should_stop and should_stop()):
                 break
             ids = chosen[:, None].astype(np.int64)
             mask = np.concatenate([mask, np.ones((len(prompts), 1), dtype=np.int64)], axis=1)

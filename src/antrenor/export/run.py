@@ -9,7 +9,6 @@ interrupted export never leaves a half-written folder where a server would look 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -22,12 +21,14 @@ import yaml
 from antrenor.config import as_config, save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import AntrenorError, ConfigError
+from antrenor.data.normalize import normalization_settings
 from antrenor.evaluation.generate import end_of_turn_ids, pad_token_id
 from antrenor.evaluation.loading import run_file
 from antrenor.export import merge, onnx_export, parity, quantize, samples
 from antrenor.export.card import write_model_card
 from antrenor.export.config import ExportConfig
 from antrenor.provenance import package_versions
+from antrenor.serve.version import model_version
 
 VERSIONED = ("antrenor", "torch", "transformers", "peft", "onnx", "onnxruntime")
 
@@ -51,7 +52,8 @@ def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporte
 
     reporter.info(f"loading [bold]{cfg.model}[/]")
     source = merge.load_source(cfg.model, trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
-    records = samples.test_records(samples.data_folder(source, cfg.data), cfg.accuracy_examples)
+    data = samples.data_folder(source, cfg.data)
+    records = samples.test_records(data, cfg.accuracy_examples)
     batches = samples.sample_batches(source, records, cfg.check_examples)
     checks: dict[str, Any] = {"task": source.task, "source": str(Path(cfg.model).resolve()),
                               "adapter": source.adapter_type, "check_inputs": "test split" if records else "general text"}
@@ -63,10 +65,12 @@ def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporte
     if cfg.format == "onnx":
         checks |= export_onnx(cfg, source, model, batches, records, staging, reporter)
     save_weights(model, source, cfg.dtype, staging)
-    version = weights_version(staging)
+    version = model_version(staging)  # what `antrenor serve` logs for this folder
     train_config = _train_config(source.folder)
     (staging / "export.json").write_text(json.dumps(
-        {"stage": "export", "model_version": version, "format": cfg.format, "quantize": cfg.quantize, "checks": checks,
+        {"stage": "export", "task": source.task, "model_version": version, "format": cfg.format, "quantize": cfg.quantize,
+         "input_normalization": normalization_settings(data) if data else None,
+         "max_length": train_config.get("max_length"), "checks": checks,
          "train_manifest": source.manifest, "versions": package_versions(VERSIONED)}, indent=2, ensure_ascii=False),
         encoding="utf-8")
     save_resolved_config(cfg, staging / "export_config.yaml")
@@ -194,16 +198,6 @@ def save_weights(model: Any, source: merge.ExportSource, dtype: str, folder: Pat
     labels = run_file(source.folder, "labels.json")
     if labels:
         shutil.copy2(labels, folder / "labels.json")
-
-
-def weights_version(folder: Path) -> str:
-    """A short content hash of the weights: what serve logs as the model version."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.safetensors")):
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:12]
 
 
 def _train_config(folder: Path) -> dict[str, Any]:

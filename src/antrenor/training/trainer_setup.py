@@ -92,8 +92,7 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
         logging_first_step=True,
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        **_checkpointing_arguments(cfg.gradient_checkpointing),
         # packed rows have no padding to save; padded batches waste least when grouped by length
         train_sampling_strategy="random" if isinstance(task.collator, PackedCollator) else "group_by_length",
         remove_unused_columns=False,
@@ -147,3 +146,14 @@ def _reference_loss(head: str):
             return (logits ** 2).mean()
         return torch.nn.functional.cross_entropy(logits, logits.argmax(dim=-1).detach())
     return loss_of
+
+
+def _checkpointing_arguments(enabled: bool) -> dict[str, Any]:
+    """Newer transformers call it activation checkpointing (the old name warns); older releases know only the old name."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    prefix = "activation" if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)} else "gradient"
+    return {f"{prefix}_checkpointing": enabled,
+            f"{prefix}_checkpointing_kwargs": {"use_reentrant": False} if enabled else None}
