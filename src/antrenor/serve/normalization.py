@@ -24,10 +24,11 @@ def input_normalizer(model: str | Path) -> Callable[[str], str] | None:
 
 
 def recorded_settings(model: Path) -> dict[str, bool] | None:
-    folder = model.parent if model.suffix == ".onnx" else model
-    export = folder / "export.json"
-    if export.is_file():
-        return json.loads(export.read_text(encoding="utf-8")).get("input_normalization")
+    """export.json's input_normalization, else the prepare settings of a train folder's data."""
+    folder = model_folder(model)
+    export = exported(folder)
+    if export is not None:
+        return export.get("input_normalization")
     manifest = folder / "manifest.json"
     if manifest.is_file():
         data = (json.loads(manifest.read_text(encoding="utf-8")).get("data") or {}).get("folder")
@@ -39,13 +40,22 @@ def recorded_max_length(model: str | Path) -> int | None:
     """The max_length (tokens) the model was trained with: export.json, else the train folder's train_config.yaml."""
     import yaml
 
-    path = Path(model)
-    folder = path.parent if path.suffix == ".onnx" else path
-    export = folder / "export.json"
-    if export.is_file():
-        return json.loads(export.read_text(encoding="utf-8")).get("max_length")
+    folder = model_folder(Path(model))
+    export = exported(folder)
+    if export is not None:
+        return export.get("max_length")
     config = folder / "train_config.yaml"
     if config.is_file():
         section = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         return (section.get("train", section) or {}).get("max_length")
     return None
+
+
+def model_folder(model: Path) -> Path:
+    """The folder of a served model: itself, or the folder holding a served .onnx file."""
+    return model.parent if model.suffix == ".onnx" else model
+
+
+def exported(folder: Path) -> dict | None:
+    path = folder / "export.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
