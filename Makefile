@@ -29,7 +29,7 @@ demo: $(STAMP)
 	@echo "reports: runs/demo/legal-sft/data/data_report.html runs/demo/legal-classification/data/data_report.html"
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=25 tests
 
 clean:
 	rm -rf $(VENV) runs
