@@ -56,6 +56,11 @@ def test_lora_sft_exports_merged_weights_and_faithful_onnx(tmp_path, sft_lora, t
     assert not torch.allclose(got, untuned, atol=1e-3)  # the adapter really changed the model
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["model_version"] == result.model_version and len(result.model_version) == 12
+    from antrenor.serve.version import model_version
+
+    # what `antrenor serve` logs when it serves one of the .onnx files, and for the whole folder
+    assert manifest["file_versions"] == {name: model_version(out / name) for name in ("model.int8.onnx", "model.onnx")}
+    assert model_version(out) == result.model_version
 
 
 def test_classifier_export_parity_and_int8_accuracy(tmp_path, classifier_lora, classification_data):

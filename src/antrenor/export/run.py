@@ -66,9 +66,12 @@ def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporte
         checks |= export_onnx(cfg, source, model, batches, records, staging, reporter)
     save_weights(model, source, cfg.dtype, staging)
     version = model_version(staging)  # what `antrenor serve` logs for this folder
+    # serving one .onnx file logs that file's own hash: list them so a log row can be traced to its weights
+    file_versions = {path.name: model_version(path) for path in sorted(staging.glob("*.onnx"))}
     train_config = _train_config(source.folder)
     (staging / "export.json").write_text(json.dumps(
-        {"stage": "export", "task": source.task, "model_version": version, "format": cfg.format, "quantize": cfg.quantize,
+        {"stage": "export", "task": source.task, "model_version": version, "file_versions": file_versions,
+         "format": cfg.format, "quantize": cfg.quantize,
          "input_normalization": normalization_settings(data) if data else None,
          "max_length": train_config.get("max_length"), "checks": checks,
          "train_manifest": source.manifest, "versions": package_versions(VERSIONED)}, indent=2, ensure_ascii=False),
