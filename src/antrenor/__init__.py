@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["prepare", "train", "evaluate", "export", "monitor", "__version__"]
+__all__ = ["prepare", "train", "tune", "evaluate", "export", "monitor", "__version__"]
 
 
 def prepare(config: Any, reporter: Any = None):
@@ -26,6 +26,13 @@ def train(config: Any, reporter: Any = None):
     from antrenor.training.run import train as run_train
 
     return run_train(config, reporter)
+
+
+def tune(pipeline: Any, reporter: Any = None, **options: Any):
+    """Search the train hyperparameters of a pipeline YAML with optuna; see antrenor.tuning.config.TuneConfig."""
+    from antrenor.tuning.run import tune as run_tune
+
+    return run_tune(pipeline, reporter, **options)
 
 
 def evaluate(config: Any, reporter: Any = None):

@@ -49,6 +49,30 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.required = True
     output, configured = _output_flags(), _config_flags()
 
+    from antrenor.pipeline import run as pipeline_run
+    from antrenor.pipeline.config import RunConfig
+
+    run = verbs.add_parser(
+        "run", parents=[output], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="run prepare -> train -> eval -> export from one pipeline YAML, skipping unchanged stages",
+        description=pipeline_run.__doc__,
+        epilog=config_reference(RunConfig))
+    run.add_argument("pipeline", metavar="PIPELINE_YAML", help="a YAML with a section per stage (antrenor init writes one)")
+    run.add_argument("--force", action="append", default=[], metavar="STAGE",
+                     help="rerun this stage even if unchanged, and what follows it (repeatable; 'all' for every stage)")
+    run.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="overrides",
+                     help="override one key of one section, e.g. --set train.lr=1e-4 (repeatable)")
+    run.add_argument("--serve", action="store_true", help="after export, serve the `serve` section's model until stopped")
+    run.set_defaults(run=_run_pipeline)
+
+    init = verbs.add_parser("init", help="write a commented starter pipeline.yaml for a task")
+    init.add_argument("--task", default="sft", help="sft|classification|clm|mlm (default sft)")
+    init.add_argument("--model", help="model alias, hub id or folder (default: the embedded model for the task)")
+    init.add_argument("--data", metavar="PATH", help="your data file or folder (default: the bundled demo data)")
+    init.add_argument("--output", metavar="FILE", default="pipeline.yaml", help="where to write it (default pipeline.yaml)")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(run=_run_init)
+
     prepare = verbs.add_parser(
         "prepare", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
         help="read, validate, normalize, dedup, split and report a dataset",
@@ -75,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", metavar="DIR", help="output folder")
     train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
     train.set_defaults(run=_run_train)
+
+    from antrenor.tuning.config import TuneConfig
+
+    tune = verbs.add_parser(
+        "tune", parents=[output], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="search the train section's hyperparameters (optuna): best_pipeline.yaml, trials.csv, a report",
+        description=TuneConfig.__doc__, epilog=config_reference(TuneConfig) + "\n(keys of the pipeline YAML's tune section)")
+    tune.add_argument("pipeline", metavar="PIPELINE_YAML", help="pipeline YAML with a train section (and optionally tune)")
+    tune.add_argument("--trials", type=int, metavar="N", help="finished trials wanted, counting those of a resumed study")
+    tune.add_argument("--metric", help="validation metric, e.g. eval_loss or eval_accuracy")
+    tune.add_argument("--direction", help="auto|minimize|maximize (auto: minimize losses, maximize the rest)")
+    tune.add_argument("--output", metavar="DIR", help="output folder (default: <train.output>-tune)")
+    tune.add_argument("--timeout", type=float, metavar="S", help="start no new trial after S seconds")
+    tune.set_defaults(run=_run_tune)
 
     from antrenor.evaluation.config import EvalConfig
 
@@ -144,6 +182,23 @@ def _reporter(args: argparse.Namespace) -> Reporter:
     return Reporter("json" if args.json else "quiet" if args.quiet else "rich")
 
 
+def _run_pipeline(args: argparse.Namespace) -> int:
+    from antrenor.pipeline.run import run_pipeline
+
+    _quiet_model_libraries()
+    return run_pipeline(args.pipeline, args.overrides, args.force, _reporter(args), serve=args.serve).exit_code
+
+
+def _run_init(args: argparse.Namespace) -> int:
+    from antrenor.pipeline.config import load_pipeline
+    from antrenor.pipeline.starter import write_starter
+
+    path = write_starter(args.output, args.task, args.model, args.data, overwrite=args.force)
+    load_pipeline(path)  # what we write must be valid
+    print(f"wrote {path}: edit the data paths, then run: antrenor run {path}")
+    return 0
+
+
 def _run_prepare(args: argparse.Namespace) -> int:
     from antrenor.data.config import PrepareConfig
     from antrenor.data.prepare import prepare
@@ -190,8 +245,38 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0 if result.status == "completed" else 130
 
 
+def _run_tune(args: argparse.Namespace) -> int:
+    from antrenor.tuning.report import format_params
+    from antrenor.tuning.run import quiet_optuna, tune
+
+    overrides = {"trials": args.trials, "metric": args.metric, "direction": args.direction, "output": args.output,
+                 "timeout": args.timeout}
+    reporter = _reporter(args)
+    _quiet_model_libraries()
+    quiet_optuna()
+    result = tune(args.pipeline, reporter, overrides=overrides)
+    rows = [[t.number, format_params(t.params), "–" if t.value is None else f"{t.value:.4g}",
+             f"pruned at step {t.last_step}" if t.state == "pruned" else t.state,
+             "" if t.duration_s is None else f"{t.duration_s:.0f} s"] for t in result.trials]
+    reporter.table(f"trials ({result.direction} {result.metric})", ["trial", "params", result.metric, "state", "duration"], rows)
+    if result.best is not None:
+        reporter.info(f"best: trial {result.best.number}, {result.metric} {result.best.value:.4g}; "
+                      f"ready pipeline: [bold]{result.best_pipeline}[/]")
+    reporter.info(f"report: [bold]{result.report_md}[/]")
+    best = None if result.best is None else {"trial": result.best.number, "value": result.best.value,
+                                             "params": result.best.params, "output": result.best.output}
+    reporter.emit_json({"output": str(result.output), "status": result.status, "metric": result.metric,
+                        "direction": result.direction, "best": best,
+                        "best_pipeline": str(result.best_pipeline) if result.best_pipeline else None,
+                        "report": str(result.report_md), "trials_csv": str(result.trials_csv),
+                        "trials": [{"trial": t.number, "state": t.state, "value": t.value, "params": t.params,
+                                    "duration_s": t.duration_s} for t in result.trials]})
+    return 130 if result.status == "interrupted" else 0
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     from antrenor.evaluation.config import EvalConfig
+    from antrenor.evaluation.report import headline_rows
     from antrenor.evaluation.run import evaluate
 
     flags = {"models": args.models, "base": args.base, "data": args.data, "output": args.output, "split": args.split,
@@ -202,11 +287,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     result = evaluate(cfg, reporter)
     summary = result.metrics
     headline = summary["headline"]
-    rows = [[label, f"{m['metrics'][headline]['value']:.2f}" if headline in m.get("metrics", {}) else "–",
-             f"{m['vs_base'][headline]['delta']:+.2f}" if headline in m.get("vs_base", {}) else "",
-             f"{m['vs_base'][headline]['p_value']:.3g}" if headline in m.get("vs_base", {}) else ""]
-            for label, m in summary["models"].items()]
-    reporter.table(f"{headline} on {summary['split']}", ["model", headline, "vs base", "p"], rows)
+    reporter.table(f"{headline} on {summary['split']}", ["model", headline, "vs base", "p"], headline_rows(summary))
     reporter.info(f"report: [bold]{result.report_html}[/]")
     reporter.emit_json({"output": str(result.output), "report": str(result.report_html), "headline": headline,
                         "models": {label: {name: f["value"] for name, f in m.get("metrics", {}).items()}
@@ -216,7 +297,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 def _run_export(args: argparse.Namespace) -> int:
     from antrenor.export.config import ExportConfig
-    from antrenor.export.run import export
+    from antrenor.export.run import check_summary, export
 
     flags = {"model": args.model, "output": args.output, "format": args.format, "quantize": args.quantize,
              "eval": args.eval, "push_to_hub": args.push_to_hub}
@@ -224,19 +305,11 @@ def _run_export(args: argparse.Namespace) -> int:
     reporter = _reporter(args)
     _quiet_model_libraries()
     result = export(cfg, reporter)
-    rows = [[name, _check_summary(check)] for name, check in result.checks.items() if isinstance(check, dict)]
+    rows = [[name, check_summary(check)] for name, check in result.checks.items() if isinstance(check, dict)]
     reporter.table("export checks", ["check", "result"], rows)
     reporter.emit_json({"output": str(result.output), "model_version": result.model_version, "checks": result.checks,
                         "hub_url": result.hub_url})
     return 0
-
-
-def _check_summary(check: dict) -> str:
-    if "accuracy" in check and isinstance(check["accuracy"], dict):
-        return f"{check['metric']}: " + ", ".join(f"{k} {v}" for k, v in check["accuracy"].items())
-    if "max_abs_logit_difference" in check:
-        return f"largest logit difference {check['max_abs_logit_difference']:.2e} (tolerance {check['tolerance']:g})"
-    return ", ".join(f"{k} {v}" for k, v in check.items())
 
 
 def _run_monitor(args: argparse.Namespace) -> int:

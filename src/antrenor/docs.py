@@ -17,15 +17,15 @@ precedence: defaults < YAML < `--set` < command-line flags.
 
 def stage_configs() -> list[type]:
     from antrenor.data.config import PrepareConfig
-    from antrenor.training.config import TrainConfig
-
     from antrenor.evaluation.config import EvalConfig
     from antrenor.export.config import ExportConfig
-
+    from antrenor.pipeline.config import RunConfig
     from antrenor.serve.config import ServeConfig
     from antrenor.serve.monitor import MonitorConfig
+    from antrenor.training.config import TrainConfig
+    from antrenor.tuning.config import TuneConfig
 
-    return [PrepareConfig, TrainConfig, EvalConfig, ExportConfig, ServeConfig, MonitorConfig]
+    return [RunConfig, PrepareConfig, TrainConfig, EvalConfig, ExportConfig, ServeConfig, MonitorConfig, TuneConfig]
 
 
 def config_reference_markdown() -> str:

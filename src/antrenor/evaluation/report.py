@@ -67,6 +67,18 @@ def headline_sentence(summary: dict[str, Any]) -> str:
     return " ".join(sentences)
 
 
+def headline_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """[model, headline value, delta vs base, p] per model: the terminal's one table."""
+    name = summary["headline"]
+    rows = []
+    for label, entry in summary["models"].items():
+        value = entry.get("metrics", {}).get(name)
+        gain = entry.get("vs_base", {}).get(name)
+        rows.append([label, f"{value['value']:.2f}" if value else "–", f"{gain['delta']:+.2f}" if gain else "",
+                     f"{gain['p_value']:.3g}" if gain else ""])
+    return rows
+
+
 def build_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: Any) -> list[Block]:
     models = summary["models"]
     blocks: list[Block] = [("h1", "Evaluation report"), ("p", headline_sentence(summary)),

@@ -206,3 +206,12 @@ def save_weights(model: Any, source: merge.ExportSource, dtype: str, folder: Pat
 def _train_config(folder: Path) -> dict[str, Any]:
     path = folder / "train_config.yaml"
     return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def check_summary(check: dict) -> str:
+    """One line for one export check (parity, int8 accuracy), as the CLI and `antrenor run` print it."""
+    if "accuracy" in check and isinstance(check["accuracy"], dict):
+        return f"{check['metric']}: " + ", ".join(f"{k} {v}" for k, v in check["accuracy"].items())
+    if "max_abs_logit_difference" in check:
+        return f"largest logit difference {check['max_abs_logit_difference']:.2e} (tolerance {check['tolerance']:g})"
+    return ", ".join(f"{k} {v}" for k, v in check.items())

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,10 @@ class TrainResult:
     model: Any = field(default=None, repr=False)  # the trained model (best checkpoint when validating)
 
 
-def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> TrainResult:
+def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None,
+          callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Fine-tune as `config` says; `callbacks` (transformers TrainerCallbacks) join antrenor's own, e.g. a
+    hyperparameter search's pruning callback that stops a run early (`control.should_training_stop`)."""
     cfg = as_config(TrainConfig, config)
     reporter = reporter or Reporter("quiet")
     check_before_work(cfg)
@@ -56,7 +60,7 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
     reporter.info(f"trainable parameters: [bold]{trainable:,}[/] of {total:,} ({100 * trainable / total:.2f} %), "
                   f"method {cfg.method}; {len(task.train_features)} training examples")
 
-    trainer = build_trainer(cfg, model, tokenizer, task, reporter)
+    trainer = build_trainer(cfg, model, tokenizer, task, reporter, callbacks)
     resume_from = _resume_checkpoint(cfg, output, reporter)
     train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     interrupted = any(getattr(cb, "interrupted", False) for cb in trainer.callback_handler.callbacks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ def accumulation_steps(cfg: TrainConfig) -> int:
     return cfg.effective_batch_size // per_step
 
 
-def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter) -> AntrenorTrainer:
+def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter,
+                  extra_callbacks: Sequence[Any] = ()) -> AntrenorTrainer:
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
     output = Path(cfg.output)
@@ -112,6 +114,7 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
         callbacks.append(board)
     if cfg.early_stopping_patience and track_best:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    callbacks.extend(extra_callbacks)  # the caller's, e.g. hyperparameter search pruning
     if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     penalty = _ewc_penalty(cfg, model, tokenizer, task, reporter) if cfg.ewc.weight > 0 else None
