@@ -21,12 +21,12 @@ $(STAMP):
 
 venv: $(STAMP)
 
-# The main job on the embedded defaults. Until train/eval/export land it prepares the bundled
-# Romanian demo data (legal instructions for SmolLM2, legal articles for MiniLM) and prints the reports.
+# The main job on the embedded defaults, offline: for each demo, one `antrenor run` of its pipeline YAML
+# (prepare -> train -> eval base vs tuned -> export). A second `make demo` skips unchanged stages.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/antrenor prepare --config examples/legal-sft.yaml
-	HF_HUB_OFFLINE=1 $(BIN)/antrenor prepare --config examples/legal-classification.yaml
-	@echo "reports: runs/demo/legal-sft/data/data_report.html runs/demo/legal-classification/data/data_report.html"
+	HF_HUB_OFFLINE=1 $(BIN)/antrenor run examples/legal-sft.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/antrenor run examples/legal-classification.yaml
+	@echo "reports: runs/demo/legal-sft/run_report.html runs/demo/legal-classification/run_report.html"
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=25 tests

@@ -151,6 +151,28 @@ def build_legal_instructions(codes: dict[str, list[dict]], seed: int) -> dict[st
     return {"train": pool[n_validation:], "validation": pool[:n_validation], "test": test}
 
 
+def build_legal_titles(instructions: dict[str, list[dict]], train_count: int = 320, test_count: int = 40) -> dict[str, list[dict]]:
+    """The demo-sized SFT set: title requests for articles of at most 500 characters, taken in file order.
+
+    Train from the six training codes, test from the held-out codes only, so the demo measures
+    generalisation to codes the model never saw. Sized so LoRA on SmolLM2-135M takes minutes on 2 cores.
+    """
+    def titles(records: list[dict], count: int) -> list[dict]:
+        return [r for r in records if r["instruction"].startswith("Propune") and len(r["input"]) <= 500][:count]
+
+    return {"train": titles(instructions["train"], train_count), "test": titles(instructions["test"], test_count)}
+
+
+def write_legal_titles(out: Path, titles: dict[str, list[dict]]) -> None:
+    for split, records in titles.items():
+        write_jsonl(out / "legal-titles" / f"{split}.jsonl", records)
+    write_license(out / "legal-titles", [LEGAL], (
+        f"The demo-sized subset of `legal-instructions` that `make demo` trains on: the first "
+        f"{len(titles['train'])} title requests of `train.jsonl` whose article text has at most 500 characters, and "
+        f"the first {len(titles['test'])} such requests of its `test.jsonl` (held-out codes only: the constitution "
+        "and the fiscal procedure code). Same records, same fields."))
+
+
 def build_legal_classification(codes: dict[str, list[dict]], seed: int) -> list[dict]:
     """Up to 150 article texts (≤ 1500 chars, each text used once) per code, labelled with the code id."""
     rng = random.Random(seed)
@@ -270,7 +292,8 @@ def main() -> None:
     shared, out, seed = args.shared, args.output, args.seed
     codes = load_codes(shared)
 
-    for split, records in build_legal_instructions(codes, seed).items():
+    instructions = build_legal_instructions(codes, seed)
+    for split, records in instructions.items():
         write_jsonl(out / "legal-instructions" / f"{split}.jsonl", records)
     write_license(out / "legal-instructions", [LEGAL], (
         "Alpaca records (`instruction`, `input`, `output`, plus `code`). Two tasks: *title* (propose the "
@@ -280,6 +303,7 @@ def main() -> None:
         "validation; `test.jsonl` holds only the held-out codes (labor_code, fiscal_procedure_code, "
         "constitution; up to 120 + 20 each). labor_code has no real titles upstream, so it appears in the "
         "test set only through provision questions."))
+    write_legal_titles(out, build_legal_titles(instructions))
     write_jsonl(out / "legal-classification" / "articles.jsonl", build_legal_classification(codes, seed))
     write_license(out / "legal-classification", [LEGAL], (
         "`{text, label}`: up to 150 article texts (≤ 1500 chars, not repealed, each text once) per code, "
@@ -325,6 +349,7 @@ def main() -> None:
     write_readme(out, {
         "ood-medical": ("plain text (OOD inputs)", "CC BY-SA 4.0 (SiMoNERo)"),
         "legal-instructions": ("instruction tuning (Alpaca)", legal),
+        "legal-titles": ("instruction tuning (Alpaca), demo-sized", legal),
         "legal-classification": ("text classification (9 codes)", legal),
         "translation": ("instruction tuning (RO↔EN)", "CC BY-SA 4.0 (RO-STS)"),
         "sts-pairs": ("sentence-pair regression", "CC BY-SA 4.0 (RO-STS)"),

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs 2 workers on 2 cores: each gets one thread. Two processes of 2 OpenMP threads
+    # each on 2 cores spin against each other and run several times slower than one thread each.
+    # Set before torch is imported; subprocesses (servers, CLI runs) inherit it.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"

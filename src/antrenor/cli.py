@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(run=_run_prepare)
 
     from antrenor.training.config import TrainConfig
+    from antrenor.training.launch import LAUNCHERS
 
     train = verbs.add_parser(
         "train", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -98,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--method", help="full|lora|qlora|ia3|prompt|freeze")
     train.add_argument("--output", metavar="DIR", help="output folder")
     train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
+    scale = train.add_argument_group("scale-out (docs/scale-out.md)")
+    scale.add_argument("--launcher", choices=LAUNCHERS, default="none",
+                       help="none: train in this process; accelerate: in N processes under accelerate launch (DDP, "
+                            "or DeepSpeed/FSDP when the config sets them)")
+    scale.add_argument("--num-processes", type=int, metavar="N", dest="num_processes",
+                       help="processes in total, across all machines: one per GPU (on CPU: gloo DDP)")
+    scale.add_argument("--num-machines", type=int, metavar="M", dest="num_machines", help="machines taking part (default 1)")
+    scale.add_argument("--machine-rank", type=int, metavar="R", dest="machine_rank", help="this machine's rank, 0..M-1")
+    scale.add_argument("--main-process-ip", metavar="IP", dest="main_process_ip", help="address of the machine with rank 0")
+    scale.add_argument("--main-process-port", type=int, metavar="PORT", dest="main_process_port",
+                       help="a free TCP port on that machine")
+    scale.add_argument("--accelerate-config", metavar="FILE", dest="accelerate_config",
+                       help="an accelerate config file (from `accelerate config`); flags given here override it")
     train.set_defaults(run=_run_train)
 
     from antrenor.tuning.config import TuneConfig
@@ -173,8 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-db", metavar="FILE", dest="log_db", help="SQLite request log (default: MODEL/requests.db)")
     serve.set_defaults(run=_run_serve)
 
-    models = verbs.add_parser("models", parents=[output], help="list the model registry")
+    models = verbs.add_parser("models", parents=[output], help="list, search, size and recommend base models",
+                              description="List the model registry; `models ACTION --help` for the actions.")
+    models.add_argument("--search", metavar="TEXT", help="only entries whose alias, hub id, family or languages contain TEXT")
     models.set_defaults(run=_run_models)
+    _add_model_actions(models)
     return parser
 
 
@@ -221,20 +238,30 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
 def _quiet_model_libraries() -> None:
     """transformers' per-load progress bars and load notes (e.g. a new classifier head) would bury ours."""
+    import warnings
+
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    # peft reads a property transformers has deprecated; nothing a user can act on
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from antrenor.training.config import TrainConfig
+    from antrenor.training.launch import LaunchOptions, launch_train, process_reporter
     from antrenor.training.run import train
 
     flags = {"data": args.data, "model": args.model, "task": args.task, "method": args.method,
              "output": args.output, "resume": args.resume}
     cfg = load_config(TrainConfig, args.config, args.overrides, flags)
-    reporter = _reporter(args)
+    reporter = process_reporter(_reporter(args))  # one voice for N launched processes
+    launch = LaunchOptions(args.num_processes, args.num_machines, args.machine_rank, args.main_process_ip,
+                           args.main_process_port, args.accelerate_config)
+    if args.launcher != "none" or launch.given():
+        output_flags = ["--quiet"] if args.quiet else ["--json"] if args.json else []
+        return launch_train(cfg, args.launcher, launch, output_flags, reporter)
     _quiet_model_libraries()
     result = train(cfg, reporter)
     shown = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
@@ -343,15 +370,107 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_models(args: argparse.Namespace) -> int:
-    from antrenor.models.registry import REGISTRY
+def _add_model_actions(models: argparse.ArgumentParser) -> None:
+    from antrenor.models.memory import METHODS, TASK_ARCHITECTURES
 
+    # --quiet/--json again after the action; SUPPRESS keeps one given before it (`models --json search ro`)
+    output = argparse.ArgumentParser(add_help=False)
+    mode = output.add_mutually_exclusive_group()
+    mode.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="print only warnings and errors")
+    mode.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON summary on stdout")
+    actions = models.add_subparsers(dest="models_action", metavar="ACTION")
+    search = actions.add_parser("search", parents=[output], help="registry entries matching TEXT (alias, hub id, family, languages)")
+    search.add_argument("text", nargs="+", metavar="TEXT")
+    search.set_defaults(run=_run_models)
+    estimate = actions.add_parser(
+        "estimate", parents=[output], help="memory to train (and serve) a model: weights, gradients, optimizer, activations",
+        description="Estimate the peak memory (RSS) of training a model with antrenor, and of serving it. "
+                    "Formulas and their calibration: antrenor.models.memory, docs/benchmarks.md.")
+    estimate.add_argument("model", metavar="NAME", help="registry alias, local model folder or hub id")
+    estimate.add_argument("--method", choices=METHODS, default="lora", help="default lora, as in antrenor train")
+    estimate.add_argument("--task", choices=list(TASK_ARCHITECTURES), help="default: sft for causal LMs, classification for encoders")
+    estimate.add_argument("--seq-len", type=int, dest="seq_len", metavar="N", help="tokens per row (default 512 sft/clm, 256 otherwise)")
+    estimate.add_argument("--batch", type=int, metavar="B", help="micro-batch (default: antrenor's, 1 sft/clm, 8 otherwise)")
+    estimate.add_argument("--lora-r", type=int, dest="lora_r", metavar="R", help="LoRA rank (default: the train config's)")
+    estimate.add_argument("--gradient-checkpointing", action="store_true", dest="gradient_checkpointing")
+    estimate.add_argument("--fp32", action="store_true", help="no bf16 autocast (CPUs without AVX512-BF16)")
+    estimate.set_defaults(run=_run_models_estimate)
+    recommend = actions.add_parser(
+        "recommend", parents=[output], help="base models and a method that fit a task, a language and a memory budget",
+        description="Suggest registry models and a method (full, lora, qlora) whose estimated training peak fits "
+                    "in 80 % of --memory; Romanian-capable (or --lang) models first, then the largest.")
+    recommend.add_argument("--task", choices=list(TASK_ARCHITECTURES), required=True)
+    recommend.add_argument("--memory", required=True, metavar="SIZE", help="memory available for training, e.g. 16GB or 512MB")
+    recommend.add_argument("--lang", default="ro", help="language of the data (default ro)")
+    recommend.add_argument("--method", choices=METHODS, help="only consider this method")
+    recommend.add_argument("--seq-len", type=int, dest="seq_len", metavar="N", help="tokens per row (default 512 sft/clm, 256 otherwise)")
+    recommend.set_defaults(run=_run_models_recommend)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from antrenor.models.registry import REGISTRY, search_models
+
+    text = " ".join(getattr(args, "text", None) or []) or args.search
+    entries = search_models(text) if text else list(REGISTRY.values())
     reporter = _reporter(args)
     rows = [[e.alias, e.hub_id, e.family, f"{e.params_millions:g}M", e.license, e.languages, "yes" if e.embedded else "no"]
-            for e in REGISTRY.values()]
-    reporter.table("models", ["alias", "hub id", "family", "params", "license", "languages", "offline"], rows)
+            for e in entries]
+    if text and not rows:
+        reporter.info(f"no model matches {text!r}; `antrenor models` lists them all")
+    else:
+        reporter.table(f"models matching {text!r}" if text else "models",
+                       ["alias", "hub id", "family", "params", "license", "languages", "offline"], rows)
     reporter.emit_json({"models": [dict(zip(["alias", "hub_id", "family", "params", "license", "languages", "embedded"], r)) for r in rows]})
     return 0
+
+
+def _run_models_estimate(args: argparse.Namespace) -> int:
+    from antrenor.models.memory import estimate_memory, format_bytes
+
+    estimate = estimate_memory(args.model, task=args.task, method=args.method, seq_len=args.seq_len, batch_size=args.batch,
+                               lora_r=args.lora_r, gradient_checkpointing=args.gradient_checkpointing, bf16=not args.fp32)
+    reporter = _reporter(args)
+    reporter.info(f"[bold]{estimate.model}[/]: {estimate.architecture}, {estimate.parameters / 1e6:,.1f}M parameters; "
+                  f"{estimate.task} with {estimate.method} ({estimate.trainable_parameters:,} trainable), "
+                  f"{estimate.seq_len} tokens x micro-batch {estimate.batch_size}")
+    train, serve = estimate.training, estimate.inference
+    rows = []
+    for part, label in [("weights", "weights"), ("gradients", "gradients"), ("optimizer", "optimizer (AdamW m+v)"),
+                        ("activations", "activations"), ("kv_cache", "KV cache"), ("allocator", "allocator slack"),
+                        ("framework", "framework")]:
+        rows.append([label] + [format_bytes(getattr(phase, part)) if getattr(phase, part) else "–" for phase in (train, serve)])
+    rows.append(["total", format_bytes(train.total), format_bytes(serve.total)])
+    reporter.table("estimated peak memory", ["part", "training", "inference"], rows)
+    from rich.markup import escape
+
+    for note in estimate.notes:
+        reporter.info(f"  {escape(note)}")
+    reporter.emit_json(estimate.to_dict())
+    return 0
+
+
+def _run_models_recommend(args: argparse.Namespace) -> int:
+    from antrenor.models.memory import format_bytes
+    from antrenor.models.recommend import recommend
+
+    result = recommend(args.task, args.memory, lang=args.lang, method=args.method, seq_len=args.seq_len)
+    reporter = _reporter(args)
+    rows = [[rank, p.alias, p.estimate.method, p.estimate.batch_size, "yes" if p.estimate.gradient_checkpointing else "no",
+             format_bytes(p.estimate.training.total), f"{p.estimate.training.total / result.memory:.0%}"]
+            for rank, p in enumerate(result.picks, 1)]
+    if rows:
+        reporter.table(f"{args.task} in {format_bytes(result.memory)} ({format_bytes(result.budget)} usable)",
+                       ["#", "model", "method", "micro-batch", "checkpointing", "training peak", "of memory"], rows)
+        from rich.markup import escape
+
+        for pick in result.picks[:3]:
+            reporter.info(f"[bold]{pick.alias}[/] ({pick.hub_id})")
+            for reason in pick.reasons:
+                reporter.info(f"  - {escape(reason)}")
+    else:
+        reporter.warn(result.explanation)
+    reporter.emit_json(result.to_dict())
+    return 0 if result.picks else 1
 
 
 def main(argv: list[str] | None = None) -> int:

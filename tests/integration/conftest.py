@@ -1,24 +1,46 @@
-"""Models trained once and shared by the integration tests that need them.
+"""The two demo pipelines (`make demo`), run once per test session and shared by the tests that need them.
 
-Tests that share a fixture carry the same `xdist_group`, and `make test` runs pytest with
-`--dist loadgroup`, so they land on one worker and the model is trained once.
+Each runs `antrenor run` on the shipped example YAML, as `make demo` does, in a scratch folder whose
+`data` links to the repository's demo data, so the YAML's relative paths work unchanged. Tests that
+share a demo carry the same `xdist_group`, and `make test` runs pytest with `--dist loadgroup`, so they
+land on one worker and the demo runs once.
 """
+
+import contextlib
+import os
+from pathlib import Path
 
 import pytest
 
-from antrenor import prepare, train
-from tests.conftest import DEMO, read_jsonl, write_jsonl
+from antrenor.pipeline import run_pipeline
+from tests.conftest import REPO
+
+
+@contextlib.contextmanager
+def inside(folder: Path):
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run_demo(tmp_path_factory, example: str):
+    folder = tmp_path_factory.mktemp(example.removesuffix(".yaml"))
+    (folder / "data").symlink_to(REPO / "data", target_is_directory=True)
+    with inside(folder):
+        first = run_pipeline(REPO / "examples" / example)
+        again = run_pipeline(REPO / "examples" / example)  # make demo twice: nothing reruns
+    return folder, first, again
 
 
 @pytest.fixture(scope="session")
-def tuned_minilm(tmp_path_factory):
-    """MiniLM fine-tuned on 400 demo articles (9 codes), 100 held out as test: (data folder, model folder)."""
-    folder = tmp_path_factory.mktemp("minilm-codes")
-    rows = read_jsonl(DEMO / "legal-classification" / "articles.jsonl")
-    source = write_jsonl(folder / "articles.jsonl", rows[:500])
-    prepare({"input": [str(source)], "output": str(folder / "data"), "model": "minilm-l6",
-             "split": {"validation": 0.0, "test": 0.2}})
-    train({"data": str(folder / "data"), "model": "minilm-l6", "task": "classification", "method": "full",
-           "output": str(folder / "model"), "epochs": 8, "batch_size": 16, "effective_batch_size": 16,
-           "lr": 2e-4, "max_length": 128, "report_to": []})
-    return folder / "data", folder / "model"
+def classification_demo(tmp_path_factory):
+    """examples/legal-classification.yaml run end to end: (work folder, first RunResult, second RunResult)."""
+    return run_demo(tmp_path_factory, "legal-classification.yaml")
+
+
+@pytest.fixture(scope="session")
+def sft_demo(tmp_path_factory):
+    return run_demo(tmp_path_factory, "legal-sft.yaml")

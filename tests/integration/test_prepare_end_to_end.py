@@ -186,3 +186,15 @@ def test_other_formats_end_to_end(tmp_path: Path, fmt):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == {"csv": "classification", "parquet": "preference", "txt": "text"}[fmt]
     assert sum(manifest["splits"].values()) == 10
+
+
+def test_max_records_keeps_the_first_valid_records_and_says_so(tmp_path: Path):
+    rows = [{"text": f"Articolul {i} despre altceva decât celelalte numărul {i * 7}", "label": "ab"[i % 2]} for i in range(30)]
+    source = tmp_path / "rows.jsonl"
+    source.write_text("not json\n" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "o"
+    assert main(["prepare", "--input", str(source), "--output", str(out), "--quiet", "--set", "max_records=12",
+                 "--set", "dedup.near=false"]) == 0
+    kept = [r["text"] for split in ("train", "validation", "test") for r in read_jsonl(out / f"{split}.jsonl")]
+    assert sorted(kept) == sorted(r["text"] for r in rows[:12])  # the invalid first line does not count
+    assert "max_records 12 reached at " + str(source) + ":13" in (out / "data_report.md").read_text()

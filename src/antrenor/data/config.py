@@ -105,6 +105,9 @@ class PrepareConfig(StageConfig):
     model: str | None = Field(None, description="Model alias, hub id or local folder whose tokenizer measures lengths.")
     seed: int = Field(42, description="Seed for splitting and augmentation: same input + seed -> identical output.")
     strict: bool = Field(False, description="Fail on the first bad record instead of rejecting it and going on.")
+    max_records: int | None = Field(
+        None, ge=1, description="Keep only the first N valid records, in input order, and read no further: a quick "
+        "trial on big data, or a demo-sized run. The report warns that the input was cut.")
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Map canonical field names to your column names, e.g. {text: body, label: category}.",

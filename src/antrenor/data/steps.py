@@ -60,6 +60,10 @@ class PrepareRun:
                 self.reject(raw.source, raw.line, raw.unit, problem, raw.raw)
                 continue
             records.append(Record(len(records), raw.source, raw.line, raw.unit, data, split or raw.split, raw=raw.raw))
+            if self.cfg.max_records is not None and len(records) == self.cfg.max_records:
+                self.reporter.warn(f"max_records {self.cfg.max_records} reached at {raw.source}:{raw.line}: "
+                                   "the rest of the input was not read")
+                break
         if not records:
             raise DataError(f"no usable record in {', '.join(self.cfg.input)}",
                             problems=self._reject_summary() or ["the input is empty"])

@@ -6,6 +6,7 @@ adapters (set when `lr` is left out), effective batch 16 reached by gradient acc
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -22,6 +23,8 @@ TASK_KINDS = {
     "mlm": ("text",),
 }
 DEFAULT_LR = {"full": 2e-5, "freeze": 5e-5, "lora": 1e-4, "qlora": 1e-4, "ia3": 3e-3, "prompt": 3e-3}
+# the words TrainingArguments.fsdp accepts (transformers FSDPOption)
+FSDP_OPTIONS = ("full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2", "no_shard", "offload", "auto_wrap")
 
 
 class LoraConfig(StrictModel):
@@ -105,6 +108,14 @@ class TrainConfig(StageConfig):
     resume: bool = Field(False, description="Continue from the last complete checkpoint in output/checkpoints.")
     trust_remote_code: bool = Field(False, description="Run model code shipped with a hub model (only for models you trust).")
     allow_pickle: bool = Field(False, description="Allow loading .bin (pickle) weights; safetensors only by default.")
+    deepspeed: str | None = Field(
+        None, description="DeepSpeed JSON config (ZeRO-2/3, offload), e.g. examples/scale-out/deepspeed-zero2.json; "
+        "needs the deepspeed package and several processes (docs/scale-out.md).")
+    fsdp: str | None = Field(
+        None, description="PyTorch FSDP, as TrainingArguments.fsdp takes it, e.g. 'full_shard auto_wrap' "
+        "('offload' adds CPU offload); needs several processes (docs/scale-out.md).")
+    fsdp_config: str | None = Field(
+        None, description="FSDP settings file (JSON or YAML), e.g. examples/scale-out/fsdp.json; only with fsdp.")
 
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA/QLoRA settings.")
     freeze: FreezeConfig = Field(default_factory=FreezeConfig, description="Layer freezing settings.")
@@ -122,6 +133,24 @@ class TrainConfig(StageConfig):
             raise ValueError(f"method {self.method} is not supported for mlm; use full, lora, ia3 or freeze")
         if self.replay.fraction and self.task not in ("sft", "clm"):
             raise ValueError("replay mixes general text into language-model training: use it with task sft or clm")
+        return self
+
+    @model_validator(mode="after")
+    def _check_sharding(self) -> "TrainConfig":
+        problems = []
+        if self.deepspeed and self.fsdp:
+            problems.append("deepspeed and fsdp both shard the model across processes: set one of them")
+        if self.fsdp and self.method == "qlora":
+            problems.append("fsdp cannot shard method qlora: FSDP flattens parameters into tensors of one dtype, while "
+                            "the 4-bit base keeps uint8 weights with their quantization state beside them; use method "
+                            "lora with fsdp, or qlora with plain DDP (--launcher accelerate without fsdp)")
+        unknown = [word for word in (self.fsdp or "").split() if word not in FSDP_OPTIONS]
+        if unknown:
+            problems.append(f"fsdp {' '.join(unknown)!r}: unknown option; use words from {', '.join(FSDP_OPTIONS)}")
+        if self.fsdp_config and not self.fsdp:
+            problems.append("fsdp_config is read only with fsdp: also set fsdp, e.g. fsdp='full_shard auto_wrap'")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -149,4 +178,8 @@ class TrainConfig(StageConfig):
         if not 4 <= self.effective_batch_size <= 256:
             doubts.append(f"effective_batch_size {self.effective_batch_size} is outside 4..256: "
                           "gradient estimates are noisy, or there are few optimizer steps")
+        sharding = "deepspeed" if self.deepspeed else "fsdp" if self.fsdp else None
+        if sharding and int(os.environ.get("WORLD_SIZE", "1")) < 2:
+            doubts.append(f"{sharding} in a single process shards nothing (only offloading can help): launch several "
+                          "with antrenor train --launcher accelerate --num-processes N")
         return doubts

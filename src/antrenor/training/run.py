@@ -24,7 +24,7 @@ from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
 from antrenor.training.config import TASK_KINDS, TrainConfig
 from antrenor.training.data import check_prepared_folder, load_prepared
 from antrenor.training.tasks import setup_task
-from antrenor.training.trainer_setup import build_trainer
+from antrenor.training.trainer_setup import build_trainer, read_settings_file
 
 
 @dataclass
@@ -96,6 +96,7 @@ def check_before_work(cfg: TrainConfig) -> None:
     if model_problem:
         problems.append(model_problem)
     problems += _missing_extras(cfg)
+    problems += _sharding_problems(cfg)
     if cfg.method == "qlora":
         from antrenor.training.quantize import check_qlora_available
 
@@ -113,6 +114,24 @@ def _missing_extras(cfg: TrainConfig) -> list[str]:
     needed = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
     return [f"report_to {name} needs the {name} package: pip install {needed[name]}"
             for name in cfg.report_to if importlib.util.find_spec(needed[name]) is None]
+
+
+def _sharding_problems(cfg: TrainConfig) -> list[str]:
+    """The deepspeed / fsdp_config files must be readable, and DeepSpeed installed (combinations: TrainConfig)."""
+    import importlib.util
+
+    problems = []
+    for key in ("deepspeed", "fsdp_config"):
+        path = getattr(cfg, key)
+        if path:
+            try:
+                read_settings_file(key, path)
+            except ConfigError as error:
+                problems.append(str(error))
+    if cfg.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        problems.append("deepspeed needs the deepspeed package: pip install deepspeed "
+                        "(it compiles CUDA kernels: install it on the GPU machines, see docs/scale-out.md)")
+    return problems
 
 
 def _resume_checkpoint(cfg: TrainConfig, output: Path, reporter: Reporter) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -53,7 +54,38 @@ def accumulation_steps(cfg: TrainConfig) -> int:
 
 def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter,
                   extra_callbacks: Sequence[Any] = ()) -> AntrenorTrainer:
-    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
+    from transformers import EarlyStoppingCallback, PrinterCallback
+
+    output = Path(cfg.output)
+    args = training_arguments(cfg, task, reporter)
+    track_best = args.load_best_model_at_end
+    callbacks = [MetricsFileCallback(output / "metrics.jsonl"), ProgressCallback(reporter), InterruptCallback(),
+                 CheckpointMarkerCallback()]
+    if "tensorboard" in cfg.report_to:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        board = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output / "tensorboard")))
+        board.logging_dir = str(output / "tensorboard")  # where it reopens its writer after training ends
+        callbacks.append(board)
+    if cfg.early_stopping_patience and track_best:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    callbacks.extend(extra_callbacks)  # the caller's, e.g. hyperparameter search pruning
+    if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
+    penalty = _ewc_penalty(cfg, model, tokenizer, task, reporter) if cfg.ewc.weight > 0 else None
+    trainer = AntrenorTrainer(
+        model=model, args=args, train_dataset=task.train_features, eval_dataset=task.eval_features or None,
+        data_collator=task.collator, compute_metrics=task.compute_metrics, callbacks=callbacks,
+        selective_loss=task.head == "causal-lm" and cfg.method != "prompt", ewc=penalty, language_model=task.language_model,
+    )
+    trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl say the same, tidily
+    return trainer
+
+
+def training_arguments(cfg: TrainConfig, task: Any, reporter: Reporter) -> Any:
+    """The Trainer's TrainingArguments for this config and task (its training and validation features, collator)."""
+    from transformers import TrainingArguments
 
     output = Path(cfg.output)
     has_eval = bool(task.eval_features)
@@ -65,13 +97,19 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
     if has_eval and not track_best:
         reporter.warn(f"save_steps {save_steps} is not a multiple of eval_steps {eval_steps}: "
                       "the best checkpoint cannot be tracked, the final one is kept")
+    eval_batch = max(8, micro_batch_size(cfg))
+    uneven = has_eval and uneven_eval_split(len(task.eval_features), eval_batch, _world_size())
+    if uneven:
+        reporter.warn(uneven)
+    if cfg.fsdp and not torch.cuda.is_available():  # seen here: accelerate keeps CPU processes in plain DDP
+        reporter.warn("fsdp does nothing without a GPU: accelerate shards only GPU processes, CPU ones train with plain DDP")
     metric = cfg.metric or ("accuracy" if task.compute_metrics and task.labels.get("problem_type") == "single_label_classification"
                             else "loss")
     bf16 = use_bf16(cfg)
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(output / "checkpoints"),
         per_device_train_batch_size=micro_batch_size(cfg),
-        per_device_eval_batch_size=max(8, micro_batch_size(cfg)),
+        per_device_eval_batch_size=eval_batch,
         gradient_accumulation_steps=accumulation_steps(cfg),
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
@@ -102,29 +140,47 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
         disable_tqdm=True,
         dataloader_num_workers=0,
         ddp_backend="gloo" if _distributed() and not torch.cuda.is_available() else None,
+        **sharding_arguments(cfg),
     )
-    callbacks = [MetricsFileCallback(output / "metrics.jsonl"), ProgressCallback(reporter), InterruptCallback(),
-                 CheckpointMarkerCallback()]
-    if "tensorboard" in cfg.report_to:
-        from torch.utils.tensorboard import SummaryWriter
-        from transformers.integrations import TensorBoardCallback
 
-        board = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output / "tensorboard")))
-        board.logging_dir = str(output / "tensorboard")  # where it reopens its writer after training ends
-        callbacks.append(board)
-    if cfg.early_stopping_patience and track_best:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    callbacks.extend(extra_callbacks)  # the caller's, e.g. hyperparameter search pruning
-    if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
-        model.enable_input_require_grads()
-    penalty = _ewc_penalty(cfg, model, tokenizer, task, reporter) if cfg.ewc.weight > 0 else None
-    trainer = AntrenorTrainer(
-        model=model, args=args, train_dataset=task.train_features, eval_dataset=task.eval_features or None,
-        data_collator=task.collator, compute_metrics=task.compute_metrics, callbacks=callbacks,
-        selective_loss=task.head == "causal-lm" and cfg.method != "prompt", ewc=penalty, language_model=task.language_model,
-    )
-    trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl say the same, tidily
-    return trainer
+
+def uneven_eval_split(examples: int, eval_batch: int, processes: int) -> str | None:
+    """Why eval_loss under DDP may differ from one process: accelerate evens out the processes' last
+    batches by repeating examples, and the Trainer's loss average counts those repeats."""
+    if processes < 2 or examples % (eval_batch * processes) == 0:
+        return None
+    return (f"{examples} validation examples do not split evenly into {processes} processes x batch {eval_batch}: "
+            "accelerate repeats some to even the batches, so eval_loss differs slightly from a one-process run "
+            "(training does not)")
+
+
+def sharding_arguments(cfg: TrainConfig) -> dict[str, Any]:
+    """DeepSpeed or FSDP for the Trainer, which hands them to accelerate; plain DDP when neither is set."""
+    if cfg.deepspeed:
+        return {"deepspeed": cfg.deepspeed}
+    if cfg.fsdp:
+        # TrainingArguments reads an fsdp_config path as JSON only: a YAML file is read here
+        settings = read_settings_file("fsdp_config", cfg.fsdp_config) if cfg.fsdp_config else None
+        return {"fsdp": cfg.fsdp, "fsdp_config": settings}
+    return {}
+
+
+def read_settings_file(key: str, path: str) -> dict[str, Any]:
+    """A deepspeed (JSON) or fsdp_config (JSON or YAML) file as a dict; ConfigError says what is wrong with it."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{key} {path}: no such file (examples/scale-out/ has ready ones)")
+    text = file.read_text(encoding="utf-8")
+    yaml_allowed = key == "fsdp_config" and file.suffix.lower() in (".yaml", ".yml")
+    try:
+        settings = yaml.safe_load(text) if yaml_allowed else json.loads(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{key} {path}: not valid {'YAML' if yaml_allowed else 'JSON'}: {error}") from None
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{key} {path}: must hold an object of settings, not {type(settings).__name__}")
+    return settings
 
 
 def _ewc_penalty(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter) -> ewc.EwcPenalty:
