@@ -13,6 +13,7 @@ The target (issue 7): the estimate within 25 % of the measured peak.
 
     python benchmarks/memory_estimate_bench.py                          # everything, ~20 minutes on 2 cores
     python benchmarks/memory_estimate_bench.py --configs minilm-full smollm2-lora-128 --inference
+    python benchmarks/memory_estimate_bench.py --configs smollm2-lora-512x2 --inference --fixed-mmap-threshold
 """
 
 from __future__ import annotations
@@ -103,8 +104,11 @@ def train_config(name: str, data: Path, output: Path, steps: int) -> dict:
             "save_steps": 10_000, "warmup_ratio": 0.0, **extra}
 
 
-def measure_peak_rss(config: dict) -> dict:
-    """Train in a fresh process; its peak RSS in bytes and its RSS after the imports."""
+def measure_peak_rss(config: dict, fixed_mmap_threshold: bool = False) -> dict:
+    """Train in a fresh process; its peak RSS in bytes and its RSS after the imports.
+
+    fixed_mmap_threshold: run with MALLOC_MMAP_THRESHOLD_=131072, so glibc serves every block over
+    128 KB with mmap and returns it on free (the estimate's `allocator` slack should then vanish)."""
     code = ("import json, resource, sys\n"
             "import antrenor, torch, transformers, peft\n"
             "from antrenor.training.run import train\n"
@@ -113,6 +117,8 @@ def measure_peak_rss(config: dict) -> dict:
             "print('RESULT ' + json.dumps({'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,\n"
             "      'imports': imports, 'trainable': result.trainable_parameters}))\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if fixed_mmap_threshold:
+        env["MALLOC_MMAP_THRESHOLD_"] = "131072"
     child = subprocess.run([sys.executable, "-c", code, json.dumps(config)], capture_output=True, text=True, env=env)
     line = next((l for l in child.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
@@ -134,6 +140,8 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps per run (AdamW's states exist from step 2)")
     parser.add_argument("--inference", nargs="*", default=list(INFERENCE), choices=list(INFERENCE))
+    parser.add_argument("--fixed-mmap-threshold", action="store_true",
+                        help="train with MALLOC_MMAP_THRESHOLD_=131072: shows the allocator slack by its absence")
     args = parser.parse_args()
     from antrenor.models.memory import MB
 
@@ -147,7 +155,7 @@ def main() -> None:
             steps = VARIED_STEPS.get(name, args.steps)
             data, share, num_labels = prepare_data(name, steps, workdir)
             start = time.perf_counter()
-            measured = measure_peak_rss(train_config(name, data, workdir / f"{name}-out", steps))
+            measured = measure_peak_rss(train_config(name, data, workdir / f"{name}-out", steps), args.fixed_mmap_threshold)
             estimate = estimate_for(name, share, num_labels)
             if measured["trainable"] != estimate.trainable_parameters:
                 print(f"{name}: trainable parameters differ: measured {measured['trainable']:,}, "
@@ -160,6 +168,9 @@ def main() -> None:
             rows.append(row)
             print(f"{name}: estimate {row['estimate_mb']:,.0f} MB, measured {row['measured_mb']:,.0f} MB, "
                   f"ratio {row['ratio']:.2f} ({row['seconds']:.0f} s)", flush=True)
+            if args.fixed_mmap_threshold:
+                without = row["estimate_mb"] - row["allocator_mb"]
+                print(f"  without the allocator slack: estimate {without:,.0f} MB, ratio {without / row['measured_mb']:.2f}")
     print(f"\n{'configuration':24} {'weights':>8} {'grads':>6} {'optim':>6} {'activ.':>7} {'alloc.':>7} {'frame':>6} "
           f"{'estimate':>9} {'measured':>9} {'ratio':>6}")
     for r in rows:
