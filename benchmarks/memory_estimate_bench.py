@@ -181,7 +181,8 @@ def main() -> None:
     print(f"\nlargest deviation (fixed-shape runs): {worst:.0%} (target: within 25 %)")
     served = [serve_figures(name) for name in args.inference]
     if served:
-        print(f"\n{'inference':24} {'weights':>8} {'KV':>5} {'activ.':>7} {'frame':>6} {'estimate':>9} {'measured':>9} {'ratio':>6}")
+        print(f"\n{'inference':24} {'weights':>8} {'KV':>5} {'activ.':>7} {'frame':>6} {'estimate':>9} "
+              f"{'measured':>9} {'ratio':>6}")
         for r in served:
             print(f"{r['name']:24} {r['weights_mb']:8.0f} {r['kv_cache_mb']:5.0f} {r['activations_mb']:7.0f} "
                   f"{r['framework_mb']:6.0f} {r['estimate_mb']:9.0f} {r['measured_mb']:9.0f} {r['ratio']:6.2f}")

@@ -379,7 +379,8 @@ def _add_model_actions(models: argparse.ArgumentParser) -> None:
     mode.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="print only warnings and errors")
     mode.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON summary on stdout")
     actions = models.add_subparsers(dest="models_action", metavar="ACTION")
-    search = actions.add_parser("search", parents=[output], help="registry entries matching TEXT (alias, hub id, family, languages)")
+    search = actions.add_parser("search", parents=[output],
+                                help="registry entries matching TEXT (alias, hub id, family, languages)")
     search.add_argument("text", nargs="+", metavar="TEXT")
     search.set_defaults(run=_run_models)
     estimate = actions.add_parser(
@@ -388,8 +389,10 @@ def _add_model_actions(models: argparse.ArgumentParser) -> None:
                     "Formulas and their calibration: antrenor.models.memory, docs/benchmarks.md.")
     estimate.add_argument("model", metavar="NAME", help="registry alias, local model folder or hub id")
     estimate.add_argument("--method", choices=METHODS, default="lora", help="default lora, as in antrenor train")
-    estimate.add_argument("--task", choices=list(TASK_ARCHITECTURES), help="default: sft for causal LMs, classification for encoders")
-    estimate.add_argument("--seq-len", type=int, dest="seq_len", metavar="N", help="tokens per row (default 512 sft/clm, 256 otherwise)")
+    estimate.add_argument("--task", choices=list(TASK_ARCHITECTURES),
+                          help="default: sft for causal LMs, classification for encoders")
+    estimate.add_argument("--seq-len", type=int, dest="seq_len", metavar="N",
+                          help="tokens per row (default 512 sft/clm, 256 otherwise)")
     estimate.add_argument("--batch", type=int, metavar="B", help="micro-batch (default: antrenor's, 1 sft/clm, 8 otherwise)")
     estimate.add_argument("--lora-r", type=int, dest="lora_r", metavar="R", help="LoRA rank (default: the train config's)")
     estimate.add_argument("--gradient-checkpointing", action="store_true", dest="gradient_checkpointing")
@@ -403,7 +406,8 @@ def _add_model_actions(models: argparse.ArgumentParser) -> None:
     recommend.add_argument("--memory", required=True, metavar="SIZE", help="memory available for training, e.g. 16GB or 512MB")
     recommend.add_argument("--lang", default="ro", help="language of the data (default ro)")
     recommend.add_argument("--method", choices=METHODS, help="only consider this method")
-    recommend.add_argument("--seq-len", type=int, dest="seq_len", metavar="N", help="tokens per row (default 512 sft/clm, 256 otherwise)")
+    recommend.add_argument("--seq-len", type=int, dest="seq_len", metavar="N",
+                           help="tokens per row (default 512 sft/clm, 256 otherwise)")
     recommend.set_defaults(run=_run_models_recommend)
 
 
@@ -438,7 +442,8 @@ def _run_models_estimate(args: argparse.Namespace) -> int:
     for part, label in [("weights", "weights"), ("gradients", "gradients"), ("optimizer", "optimizer (AdamW m+v)"),
                         ("activations", "activations"), ("kv_cache", "KV cache"), ("allocator", "allocator slack"),
                         ("framework", "framework")]:
-        rows.append([label] + [format_bytes(getattr(phase, part)) if getattr(phase, part) else "–" for phase in (train, serve)])
+        sizes = [getattr(phase, part) for phase in (train, serve)]
+        rows.append([label] + [format_bytes(size) if size else "–" for size in sizes])
     rows.append(["total", format_bytes(train.total), format_bytes(serve.total)])
     reporter.table("estimated peak memory", ["part", "training", "inference"], rows)
     from rich.markup import escape

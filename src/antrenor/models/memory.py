@@ -168,7 +168,8 @@ def layer_linears(arch: Architecture, kind: str) -> list[tuple[int, int]]:
     return attention + mlp
 
 
-def head_linears(arch: Architecture, kind: str, task: str, num_labels: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def head_linears(arch: Architecture, kind: str, task: str,
+                 num_labels: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Linear layers outside the blocks: (LoRA targets, output layers that LoRA leaves alone)."""
     h, vocab = arch.hidden_size, arch.vocab_size
     if task == "classification":
@@ -274,31 +275,12 @@ def estimate(arch: Architecture, kind: str, *, task: str, method: str, seq_len: 
         raise ConfigError("cannot estimate memory:", problems=problems)
     r = lora_r or default_lora_rank()
     params = count_parameters(arch, kind, task, num_labels)
-    block_linears, other_linears = linear_parameters(arch, kind, task, num_labels)
     autocast = bf16 and method != "qlora"  # antrenor trains QLoRA without bf16 autocast (training/precision.py)
     frozen_bf16_base = method == "lora" and kind == "causal-lm" and task != "classification" and autocast
-    notes = [f"architecture: {source}"] if source else []
-    if method == "full":
-        trainable = params
-        weights = 4 * params + (2 * (block_linears + other_linears) if autocast else 0)
-        notes.append(f"weights: {params / 1e6:,.1f}M parameters in fp32" +
-                     (", plus the bf16 copies autocast makes of the linear weights" if autocast else ""))
-    else:
-        trainable = lora_parameters(arch, kind, task, r, num_labels)
-        adapters = (6 if autocast else 4) * trainable  # fp32, and autocast's bf16 copy
-        if method == "qlora":
-            quantized = block_linears * NF4_BYTES_PER_PARAMETER
-            dequantized = 4 * max(a * b for a, b in layer_linears(arch, kind))  # bitsandbytes unpacks one matrix at a time
-            weights = int(quantized + 4 * (params - block_linears)) + dequantized + adapters
-            notes.append(f"weights: {block_linears / 1e6:,.1f}M block weights in 4-bit NF4, the other "
-                         f"{(params - block_linears) / 1e6:,.1f}M in fp32; adapters {trainable / 1e6:,.2f}M in fp32")
-        elif frozen_bf16_base:
-            weights = 2 * params + adapters
-            notes.append(f"weights: frozen base of {params / 1e6:,.1f}M in bf16, adapters {trainable / 1e6:,.2f}M in fp32")
-        else:
-            weights = 4 * params + adapters + (2 * (block_linears + other_linears) if autocast else 0)
-            notes.append(f"weights: {params / 1e6:,.1f}M in fp32 (a {task} model loads fp32), adapters "
-                         f"{trainable / 1e6:,.2f}M" + (", plus autocast's bf16 copies of the linear weights" if autocast else ""))
+    trainable = params if method == "full" else lora_parameters(arch, kind, task, r, num_labels)
+    weights, weights_note = training_weights(arch, kind, task, method, params, trainable, autocast, frozen_bf16_base,
+                                             num_labels)
+    notes = ([f"architecture: {source}"] if source else []) + [weights_note]
     saved, unsaved = (activation_bytes(arch, kind, task, method, seq_len, batch_size, bf16=autocast, lora_r=r,
                                        gradient_checkpointing=checkpointing, labelled_share=labelled_share,
                                        frozen_bf16_base=frozen_bf16_base)
@@ -320,7 +302,31 @@ def estimate(arch: Architecture, kind: str, *, task: str, method: str, seq_len: 
                           autocast, params, trainable, training, inference, source, notes)
 
 
-def inference_memory(arch: Architecture, kind: str, params: int, seq_len: int, batch_size: int, bf16: bool) -> MemoryBreakdown:
+def training_weights(arch: Architecture, kind: str, task: str, method: str, params: int, trainable: int, autocast: bool,
+                     frozen_bf16_base: bool, num_labels: int = 2) -> tuple[int, str]:
+    """Bytes of the weights as antrenor loads them for `method`, and a note saying how."""
+    block_linears, other_linears = linear_parameters(arch, kind, task, num_labels)
+    copies = 2 * (block_linears + other_linears) if autocast else 0  # autocast's bf16 copy of each fp32 linear weight
+    if method == "full":
+        note = f"weights: {params / 1e6:,.1f}M parameters in fp32"
+        return 4 * params + copies, note + (", plus the bf16 copies autocast makes of the linear weights" if copies else "")
+    adapters = (6 if autocast else 4) * trainable  # fp32, and autocast's bf16 copy
+    if method == "qlora":
+        quantized = block_linears * NF4_BYTES_PER_PARAMETER
+        unpacked = 4 * max(a * b for a, b in layer_linears(arch, kind))  # bitsandbytes unpacks one matrix at a time
+        return (int(quantized + 4 * (params - block_linears)) + unpacked + adapters,
+                f"weights: {block_linears / 1e6:,.1f}M block weights in 4-bit NF4, the other "
+                f"{(params - block_linears) / 1e6:,.1f}M in fp32; adapters {trainable / 1e6:,.2f}M in fp32")
+    if frozen_bf16_base:
+        return (2 * params + adapters,
+                f"weights: frozen base of {params / 1e6:,.1f}M in bf16, adapters {trainable / 1e6:,.2f}M in fp32")
+    return (4 * params + adapters + copies,
+            f"weights: {params / 1e6:,.1f}M in fp32 (a {task} model loads fp32), adapters {trainable / 1e6:,.2f}M"
+            + (", plus autocast's bf16 copies of the linear weights" if copies else ""))
+
+
+def inference_memory(arch: Architecture, kind: str, params: int, seq_len: int, batch_size: int,
+                     bf16: bool) -> MemoryBreakdown:
     """Serving the tuned model (adapters merged): weights, KV cache, one forward pass's working set."""
     e = 2 if bf16 else 4
     tokens = seq_len * batch_size
@@ -463,7 +469,8 @@ def architecture_from_config(config: dict[str, Any]) -> tuple[str, Architecture]
     arch = Architecture(
         hidden_size=hidden, layers=int(found["layers"]), heads=heads,
         kv_heads=int(config.get("num_key_value_heads") or heads), intermediate_size=int(intermediate),
-        vocab_size=int(found["vocab_size"]), head_dim=config.get("head_dim") if config.get("head_dim") != hidden // heads else None,
+        vocab_size=int(found["vocab_size"]),
+        head_dim=config.get("head_dim") if config.get("head_dim") != hidden // heads else None,
         tied_embeddings=bool(config.get("tie_word_embeddings", True)),
         positions=int(config.get("max_position_embeddings") or 0) if kind == "encoder" else 0,
         gated_mlp=kind == "causal-lm" and model_type not in PLAIN_MLP_DECODERS,
