@@ -1,7 +1,7 @@
 """The memory estimate (antrenor.models.memory) against the measured peak RSS of real training runs.
 
 Each configuration trains an embedded model with `antrenor.train` for a few steps in a fresh
-process and reports that process's peak RSS (ru_maxrss: everything, from the imports to the saved
+process and reports that process's peak RSS (VmHWM, since ru_maxrss is inherited from the forking parent: everything, from the imports to the saved
 model). The estimate is computed for the same model, method, sequence length, micro-batch and
 labelled share of tokens. The data is chosen so that every micro-batch has the estimated shape:
 classification articles at least `seq` tokens long (truncated to `seq`), SFT examples of
@@ -112,9 +112,9 @@ def measure_peak_rss(config: dict, fixed_mmap_threshold: bool = False) -> dict:
     code = ("import json, resource, sys\n"
             "import antrenor, torch, transformers, peft\n"
             "from antrenor.training.run import train\n"
-            "imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+            "imports = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]) * 1024\n"
             "result = train(json.loads(sys.argv[1]))\n"
-            "print('RESULT ' + json.dumps({'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,\n"
+            "print('RESULT ' + json.dumps({'peak': int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]) * 1024,\n"
             "      'imports': imports, 'trainable': result.trainable_parameters}))\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     if fixed_mmap_threshold:
@@ -203,7 +203,7 @@ with torch.no_grad():
     else:
         model = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=torch.bfloat16)
         model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=32, do_sample=False)
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print("PEAK", int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]) * 1024)
 """
 
 

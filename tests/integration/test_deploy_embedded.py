@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.xdist_group("classification-demo")
 def test_demo_classifier_exported_served_logged_and_monitored(classification_demo, tmp_path):
-    folder, _, _ = classification_demo
+    folder = classification_demo[0]
     data = folder / "runs" / "demo" / "legal-classification" / "data"
     exported = folder / "runs" / "demo" / "legal-classification" / "export"
     assert (exported / "model.int8.onnx").is_file()

@@ -1,6 +1,7 @@
 """The memory estimate against the real peak RSS of short training runs of the embedded models.
 
-Each run trains in a fresh process (its ru_maxrss covers everything from the imports on), on demo
+Each run trains in a fresh process (its VmHWM covers everything from the imports on; not ru_maxrss,
+which Linux carries over from the forking parent, here a pytest worker holding gigabytes), on demo
 examples chosen so that every micro-batch has the estimated shape. The full set of configurations
 and their figures: benchmarks/memory_estimate_bench.py, docs/benchmarks.md.
 """
@@ -22,7 +23,7 @@ TRAIN_AND_REPORT_PEAK = """
 import json, resource, sys
 from antrenor import train
 train(json.loads(sys.argv[1]))
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print("PEAK", int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]) * 1024)
 """
 
 
