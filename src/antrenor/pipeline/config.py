@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError
 
-from antrenor.config import StageConfig, StrictModel, _deep_merge, _parse_override, format_validation_errors
+from antrenor.config import (StageConfig, StrictModel, _deep_merge, _parse_override, _read_yaml_section,
+                             format_validation_errors)
 from antrenor.errors import ConfigError
 
 STAGE_ORDER = ("prepare", "train", "eval", "export")
@@ -150,20 +150,7 @@ def _read(path: Path, problems: list[str]) -> dict[str, Any]:
     if not path.is_file():
         problems.append(f"pipeline file {path} does not exist (write a starter one with: antrenor init)")
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problems.append(f"{where}: invalid YAML: {exc.problem}")
-        return {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot read YAML: {exc}")
-        return {}
-    if not isinstance(data, dict):
-        problems.append(f"{path}: expected sections (prepare:, train:, ...) at the top level")
-        return {}
-    return data
+    return _read_yaml_section(path, "", problems)  # stage "": every section
 
 
 __all__ = ["Pipeline", "RunConfig", "STAGE_ORDER", "load_pipeline", "check_links", "StrictModel"]
