@@ -41,6 +41,10 @@ CONFIGS = {  # name: TrainConfig keys ("trl" runs TRL's SFTTrainer instead); def
     "antrenor-lora-mb2": {"method": "lora", "batch_size": 2},
     "antrenor-lora-dropout": {"method": "lora", "lora": {"dropout": 0.05}},
     "antrenor-lora-gc": {"method": "lora", "gradient_checkpointing": True},
+    "antrenor-lora-sdpa": {"method": "lora", "attn_implementation": "sdpa"},
+    "antrenor-lora-eager": {"method": "lora", "attn_implementation": "eager"},
+    "antrenor-full-sdpa": {"method": "full", "attn_implementation": "sdpa"},
+    "antrenor-lora-compile": {"method": "lora", "compile": True},
     "antrenor-qlora": {"method": "qlora"},
     "trl-default": {"method": "trl"},
 }
@@ -187,7 +191,15 @@ def _figures(clock: StepClock, counter: TokenCounter, start: float, batch_size: 
     tokens = sum(tokens_per_step[i] for i in timed)
     return {"tokens_per_second": tokens / seconds, "seconds_per_step": seconds / len(timed),
             "loss": sum(clock.losses[1:]) / max(1, len(clock.losses) - 1), "params": params,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bf16": bf16}
+            "peak_rss_mb": peak_rss_mb(), "bf16": bf16}
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM): ru_maxrss would carry over the parent's peak across fork/exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:

@@ -231,3 +231,13 @@ def test_gradient_checkpointing_gives_the_same_training_as_without(sft_data, tin
     assert checkpointed.metrics["train_loss"] == pytest.approx(plain.metrics["train_loss"], abs=1e-5)
     for (name, a), b in zip(plain.model.state_dict().items(), checkpointed.model.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_compiled_training_matches_and_saves_plain_parameter_names(sft_data, tiny_llama_dir, tmp_path):
+    """compile: true fuses the body's elementwise work; checkpoints and the output keep the plain model's names."""
+    plain = run(sft_data, tiny_llama_dir, tmp_path / "plain", task="sft", method="lora", max_steps=2)
+    compiled = run(sft_data, tiny_llama_dir, tmp_path / "compiled", task="sft", method="lora", max_steps=2, compile=True)
+    assert compiled.metrics["train_loss"] == pytest.approx(plain.metrics["train_loss"], rel=1e-3)
+    saved = load_file(str(tmp_path / "compiled" / "adapter_model.safetensors"))
+    assert saved.keys() == load_file(str(tmp_path / "plain" / "adapter_model.safetensors")).keys()
+    assert not any("_orig_mod" in name for name in saved)

@@ -24,6 +24,7 @@ from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
 from antrenor.training.config import TASK_KINDS, TrainConfig
 from antrenor.training.data import check_prepared_folder, load_prepared
 from antrenor.training.tasks import setup_task
+from antrenor.training.trackers import tracker_runs
 from antrenor.training.trainer_setup import build_trainer, read_settings_file
 
 
@@ -60,6 +61,13 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
     reporter.info(f"trainable parameters: [bold]{trainable:,}[/] of {total:,} ({100 * trainable / total:.2f} %), "
                   f"method {cfg.method}; {len(task.train_features)} training examples")
 
+    with tracker_runs(cfg, run_name=output.name):
+        trainer, metrics, interrupted = _train_and_save(cfg, output, data, task, tokenizer, model, trainable, total,
+                                                        reporter, callbacks)
+    return TrainResult(output, "interrupted" if interrupted else "completed", trainable, total, metrics, trainer.model)
+
+
+def _train_and_save(cfg, output, data, task, tokenizer, model, trainable, total, reporter, callbacks):
     trainer = build_trainer(cfg, model, tokenizer, task, reporter, callbacks)
     resume_from = _resume_checkpoint(cfg, output, reporter)
     train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -76,7 +84,7 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
         trainer.save_model(str(output))  # writes on the main process only
     if trainer.is_world_process_zero():
         _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, total, metrics, interrupted)
-    return TrainResult(output, "interrupted" if interrupted else "completed", trainable, total, metrics, trainer.model)
+    return trainer, metrics, interrupted
 
 
 def _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, total, metrics, interrupted) -> None:

@@ -74,10 +74,13 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
     if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     penalty = _ewc_penalty(cfg, model, tokenizer, task, reporter) if cfg.ewc.weight > 0 else None
+    if cfg.compile:
+        compile_body(model, reporter)
     trainer = AntrenorTrainer(
         model=model, args=args, train_dataset=task.train_features, eval_dataset=task.eval_features or None,
         data_collator=task.collator, compute_metrics=task.compute_metrics, callbacks=callbacks,
         selective_loss=task.head == "causal-lm" and cfg.method != "prompt", ewc=penalty, language_model=task.language_model,
+        attn_implementation=cfg.attn_implementation,
     )
     trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl say the same, tidily
     return trainer
@@ -142,6 +145,19 @@ def training_arguments(cfg: TrainConfig, task: Any, reporter: Reporter) -> Any:
         ddp_backend="gloo" if _distributed() and not torch.cuda.is_available() else None,
         **sharding_arguments(cfg),
     )
+
+
+def compile_body(model: Any, reporter: Reporter) -> None:
+    """torch.compile the transformer body in place (`Module.compile`): parameter names, and so checkpoints and the
+    saved folder, stay those of the plain model. The body, not the whole model: the causal-LM loss calls the
+    decoder directly (trainer.py), and the heads are single matmuls with nothing to fuse."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        body = base.get_decoder()  # the decoder of a causal LM, the encoder body (e.g. BertModel) of a classifier
+    except (AttributeError, ValueError, NotImplementedError):
+        body = base
+    reporter.info(f"compiling {type(body).__name__} with torch.compile (dynamic shapes): the first steps take minutes")
+    body.compile(dynamic=True)
 
 
 def uneven_eval_split(examples: int, eval_batch: int, processes: int) -> str | None:
