@@ -7,21 +7,25 @@ adapters (set when `lr` is left out), effective batch 16 reached by gradient acc
 from __future__ import annotations
 
 import os
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from antrenor.config import StageConfig, StrictModel
 from antrenor.models.registry import REGISTRY
 
-Task = Literal["sft", "classification", "clm", "mlm"]
+Task = Literal["sft", "classification", "clm", "mlm", "reward", "preference"]
 Method = Literal["full", "lora", "qlora", "ia3", "prompt", "freeze"]
 TASK_KINDS = {
     "sft": ("instruction", "chat", "completion"),
     "classification": ("classification", "pairs"),
     "clm": ("text",),
     "mlm": ("text",),
+    "reward": ("preference",),
+    "preference": ("preference", "feedback"),
 }
+PREFERENCE_ALGORITHMS = ("dpo", "ipo", "simpo", "orpo", "kto")
+DEFAULT_BETA = {"dpo": 0.1, "ipo": 0.1, "simpo": 2.0, "orpo": 0.1, "kto": 0.1}  # TRL's and the papers' defaults
 DEFAULT_LR = {"full": 2e-5, "freeze": 5e-5, "lora": 1e-4, "qlora": 1e-4, "ia3": 3e-3, "prompt": 3e-3}
 # the words TrainingArguments.fsdp accepts (transformers FSDPOption)
 FSDP_OPTIONS = ("full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2", "no_shard", "offload", "auto_wrap")
@@ -69,6 +73,21 @@ class ReplayConfig(StrictModel):
 
     fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share of training examples drawn from the reference text.")
     reference: str | None = Field(None, description="Text file (one sample a line); default: the shipped general Romanian text.")
+
+
+class PreferenceConfig(StrictModel):
+    """For task `preference`: the algorithm and its strength (TRL's trainers)."""
+
+    algorithm: Literal["dpo", "ipo", "simpo", "orpo", "kto"] = Field(
+        "dpo", description="dpo, ipo (reference model: the base with the adapter off), simpo, orpo (reference-free), "
+        "kto (good/bad examples; pairs are split). `method: dpo` etc. is short for this with method lora.")
+    beta: float | None = Field(None, gt=0, description="Strength of the pull towards the reference (DPO/IPO/KTO), SimPO's "
+                               "reward scale, ORPO's odds-ratio weight; default: 0.1 (SimPO 2.0).")
+    simpo_gamma: float = Field(0.5, ge=0, description="SimPO's target reward margin.")
+
+    @property
+    def resolved_beta(self) -> float:
+        return self.beta if self.beta is not None else DEFAULT_BETA[self.algorithm]
 
 
 class TrainConfig(StageConfig):
@@ -130,8 +149,21 @@ class TrainConfig(StageConfig):
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="Prompt tuning settings.")
     ewc: EwcConfig = Field(default_factory=EwcConfig, description="Elastic weight consolidation.")
     replay: ReplayConfig = Field(default_factory=ReplayConfig, description="Replay of general text.")
+    preference: PreferenceConfig = Field(default_factory=PreferenceConfig, description="Preference tuning (task preference).")
     report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
         default_factory=lambda: ["tensorboard"], description="Experiment trackers (W&B and MLflow honour their offline modes).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _algorithm_as_method(cls, data: Any) -> Any:
+        """`method: dpo` (the CLI's --method dpo) means task preference's algorithm dpo, trained with LoRA."""
+        if isinstance(data, dict) and data.get("method") in PREFERENCE_ALGORITHMS:
+            if data.get("task") not in (None, "preference"):
+                raise ValueError(f"method {data['method']} is a preference algorithm: use it with task preference")
+            preference = dict(data.get("preference") or {})
+            preference["algorithm"] = data["method"]
+            data = {**data, "task": "preference", "method": "lora", "preference": preference}
+        return data
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainConfig":
@@ -139,6 +171,8 @@ class TrainConfig(StageConfig):
             raise ValueError(f"effective_batch_size {self.effective_batch_size} must be a multiple of batch_size {self.batch_size}")
         if self.task == "mlm" and self.method in ("prompt", "qlora"):
             raise ValueError(f"method {self.method} is not supported for mlm; use full, lora, ia3 or freeze")
+        if self.task in ("reward", "preference") and self.method in ("prompt", "ia3", "qlora"):
+            raise ValueError(f"method {self.method} is not supported for task {self.task}: use lora, full or freeze")
         if self.replay.fraction and self.task not in ("sft", "clm"):
             raise ValueError("replay mixes general text into language-model training: use it with task sft or clm")
         return self

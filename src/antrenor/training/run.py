@@ -24,6 +24,7 @@ from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
 from antrenor.training.config import TASK_KINDS, TrainConfig
 from antrenor.training.data import check_prepared_folder, load_prepared
 from antrenor.training.tasks import setup_task
+from antrenor.training.preference import PREFERENCE_TASKS, build_preference_trainer
 from antrenor.training.trackers import tracker_runs
 from antrenor.training.trainer_setup import build_trainer, read_settings_file
 
@@ -68,7 +69,8 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
 
 
 def _train_and_save(cfg, output, data, task, tokenizer, model, trainable, total, reporter, callbacks):
-    trainer = build_trainer(cfg, model, tokenizer, task, reporter, callbacks)
+    builder = build_preference_trainer if cfg.task in PREFERENCE_TASKS else build_trainer
+    trainer = builder(cfg, model, tokenizer, task, reporter, callbacks)
     resume_from = _resume_checkpoint(cfg, output, reporter)
     train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     interrupted = any(getattr(cb, "interrupted", False) for cb in trainer.callback_handler.callbacks)

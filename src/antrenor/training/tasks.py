@@ -34,15 +34,19 @@ def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: R
         tokenizer.pad_token = tokenizer.eos_token  # causal LMs often ship without a pad token
     if cfg.task == "classification":
         return _setup_classification(cfg, data, tokenizer, reporter)
+    if cfg.task in ("reward", "preference"):
+        from antrenor.training.preference import setup_preference_task
+
+        return setup_preference_task(cfg, data, tokenizer, reporter)
     return _setup_language_model(cfg, data, tokenizer, reporter)
 
 
-def _load(cfg: TrainConfig, head: str, **kwargs: Any) -> tuple[Any, str]:
+def load_model(cfg: TrainConfig, head: str, **kwargs: Any) -> tuple[Any, str]:
     import torch
 
     if cfg.method == "qlora":
         kwargs.update(quantize.quantization_kwargs())
-    elif head == "causal-lm" and cfg.method in FROZEN_BASE_METHODS and use_bf16(cfg):
+    elif head == "causal-lm" and cfg.method in FROZEN_BASE_METHODS and use_bf16(cfg) and cfg.task != "reward":
         # The whole causal LM is frozen under the adapters: it needs no fp32 master weights. bf16
         # halves its memory and spares autocast a bf16 copy of every weight; peft keeps the adapters
         # in fp32. (Not for classification: its new head trains and needs fp32.)
@@ -77,7 +81,7 @@ def _setup_language_model(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
         head = pretrain.HEADS[cfg.task]
     if cfg.replay.fraction:
         train = train + replay_features(cfg, tokenizer, len(train))
-    model, location = _load(cfg, head)
+    model, location = load_model(cfg, head)
     # Training needs no KV cache, and packing needs it off: transformers only builds the
     # block-diagonal mask of packed rows when no cache is in use. Restored before saving.
     model.config.use_cache = False
@@ -112,7 +116,7 @@ def _setup_classification(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
     extra = {"problem_type": kind_of_problem, "num_labels": 1 if kind_of_problem == "regression" else len(labels)}
     if labels:
         extra.update(id2label=id2label, label2id=label2id)
-    model, location = _load(cfg, classify.HEAD, **extra)
+    model, location = load_model(cfg, classify.HEAD, **extra)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     from transformers import DataCollatorWithPadding

@@ -54,23 +54,10 @@ def accumulation_steps(cfg: TrainConfig) -> int:
 
 def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, reporter: Reporter,
                   extra_callbacks: Sequence[Any] = ()) -> AntrenorTrainer:
-    from transformers import EarlyStoppingCallback, PrinterCallback
+    from transformers import PrinterCallback
 
-    output = Path(cfg.output)
     args = training_arguments(cfg, task, reporter)
-    track_best = args.load_best_model_at_end
-    callbacks = [MetricsFileCallback(output / "metrics.jsonl"), ProgressCallback(reporter), InterruptCallback(),
-                 CheckpointMarkerCallback()]
-    if "tensorboard" in cfg.report_to:
-        from torch.utils.tensorboard import SummaryWriter
-        from transformers.integrations import TensorBoardCallback
-
-        board = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output / "tensorboard")))
-        board.logging_dir = str(output / "tensorboard")  # where it reopens its writer after training ends
-        callbacks.append(board)
-    if cfg.early_stopping_patience and track_best:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    callbacks.extend(extra_callbacks)  # the caller's, e.g. hyperparameter search pruning
+    callbacks = training_callbacks(cfg, args, reporter, extra_callbacks)
     if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     penalty = _ewc_penalty(cfg, model, tokenizer, task, reporter) if cfg.ewc.weight > 0 else None
@@ -86,8 +73,32 @@ def build_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task: Any, repor
     return trainer
 
 
-def training_arguments(cfg: TrainConfig, task: Any, reporter: Reporter) -> Any:
-    """The Trainer's TrainingArguments for this config and task (its training and validation features, collator)."""
+def training_callbacks(cfg: TrainConfig, args: Any, reporter: Reporter, extra_callbacks: Sequence[Any] = ()) -> list[Any]:
+    """metrics.jsonl, the progress bar, Ctrl-C handling, checkpoint markers, TensorBoard, early stopping."""
+    from transformers import EarlyStoppingCallback
+
+    output = Path(cfg.output)
+    callbacks = [MetricsFileCallback(output / "metrics.jsonl"), ProgressCallback(reporter), InterruptCallback(),
+                 CheckpointMarkerCallback()]
+    if "tensorboard" in cfg.report_to:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        board = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output / "tensorboard")))
+        board.logging_dir = str(output / "tensorboard")  # where it reopens its writer after training ends
+        callbacks.append(board)
+    if cfg.early_stopping_patience and args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    callbacks.extend(extra_callbacks)  # the caller's, e.g. hyperparameter search pruning
+    return callbacks
+
+
+def training_arguments(cfg: TrainConfig, task: Any, reporter: Reporter, arguments_class: Any = None,
+                       **overrides: Any) -> Any:
+    """The Trainer's TrainingArguments for this config and task (its training and validation features, collator).
+
+    `arguments_class` and `overrides`: a TRL trainer's config class (a TrainingArguments subclass) and its own keys.
+    """
     from transformers import TrainingArguments
 
     output = Path(cfg.output)
@@ -109,7 +120,7 @@ def training_arguments(cfg: TrainConfig, task: Any, reporter: Reporter) -> Any:
     metric = cfg.metric or ("accuracy" if task.compute_metrics and task.labels.get("problem_type") == "single_label_classification"
                             else "loss")
     bf16 = use_bf16(cfg)
-    return TrainingArguments(
+    values = dict(
         output_dir=str(output / "checkpoints"),
         per_device_train_batch_size=micro_batch_size(cfg),
         per_device_eval_batch_size=eval_batch,
@@ -145,6 +156,7 @@ def training_arguments(cfg: TrainConfig, task: Any, reporter: Reporter) -> Any:
         ddp_backend="gloo" if _distributed() and not torch.cuda.is_available() else None,
         **sharding_arguments(cfg),
     )
+    return (arguments_class or TrainingArguments)(**{**values, **overrides})
 
 
 def compile_body(model: Any, reporter: Reporter) -> None:
