@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=TrainConfig.__doc__, epilog=config_reference(TrainConfig))
     train.add_argument("--data", metavar="DIR", help="a folder written by antrenor prepare")
     train.add_argument("--model", help="model alias, hub id or local folder")
-    train.add_argument("--task", help="sft|classification|clm|mlm")
-    train.add_argument("--method", help="full|lora|qlora|ia3|prompt|freeze")
+    train.add_argument("--task", help="sft|classification|clm|mlm|reward|preference")
+    train.add_argument("--method", help="full|lora|qlora|ia3|prompt|freeze; for task preference also dpo|ipo|simpo|orpo|kto "
+                       "(that algorithm with lora)")
     train.add_argument("--output", metavar="DIR", help="output folder")
     train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
     scale = train.add_argument_group("scale-out (docs/scale-out.md)")
