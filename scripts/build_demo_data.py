@@ -173,6 +173,47 @@ def write_legal_titles(out: Path, titles: dict[str, list[dict]]) -> None:
         "and the fiscal procedure code). Same records, same fields."))
 
 
+def same_title_key(title: str) -> str:
+    """A title compared ignoring case, spacing and cedilla vs comma-below (ş/ș, ţ/ț)."""
+    return " ".join(title.casefold().replace("ş", "ș").replace("ţ", "ț").split())
+
+
+def build_legal_preference(titles: dict[str, list[dict]], seed: int) -> dict[str, list[dict]]:
+    """Every title request as a preference pair: chosen = the article's real title, rejected = the
+    title of another article of the same code and split (seeded; never the same title by same_title_key).
+
+    The rejected title is fluent legal Romanian from the same code, only wrong for this article, so
+    preferring the chosen one takes reading the article. Test pairs draw from test: held-out codes stay held out.
+    The prompt is the instruction, a blank line and the article, as antrenor makes an instruction a user message.
+    """
+    pairs = {}
+    for split, records in titles.items():
+        rng = random.Random(f"legal-preference/{split}/{seed}")  # one stream per split: splits are independent
+        keys = [same_title_key(r["output"]) for r in records]
+        pairs[split] = []
+        for record, key in zip(records, keys):
+            others = [r["output"] for r, k in zip(records, keys) if r["code"] == record["code"] and k != key]
+            if not others:
+                raise ValueError(f"legal-titles {split}: no other {record['code']} title to reject for {record['output']!r}")
+            prompt = record["instruction"] + (f"\n\n{record['input']}" if record["input"] else "")
+            pairs[split].append({"prompt": prompt, "chosen": record["output"], "rejected": rng.choice(others),
+                                 "code": record["code"]})
+    return pairs
+
+
+def write_legal_preference(out: Path, pairs: dict[str, list[dict]]) -> None:
+    for split, records in pairs.items():
+        write_jsonl(out / "legal-preference" / f"{split}.jsonl", records)
+    write_license(out / "legal-preference", [LEGAL], (
+        f"Preference records `{{prompt, chosen, rejected, code}}` built from every record of `legal-titles` "
+        f"({len(pairs['train'])} train, {len(pairs['test'])} test, same order): `prompt` = the title request "
+        "(instruction, a blank line, the article text: the user message antrenor makes of an instruction record), "
+        "`chosen` = the article's real title, `rejected` = the title of another article of the same code and split, "
+        "drawn with the seed and never the same title (compared ignoring case, spacing and ş/ș ţ/ț). A plausible "
+        "but wrong title: preferring the chosen one takes reading the article. Test pairs come from the held-out "
+        "codes only. For reward models and DPO-style preference tuning."))
+
+
 def build_legal_classification(codes: dict[str, list[dict]], seed: int) -> list[dict]:
     """Up to 150 article texts (≤ 1500 chars, each text used once) per code, labelled with the code id."""
     rng = random.Random(seed)
@@ -303,7 +344,9 @@ def main() -> None:
         "validation; `test.jsonl` holds only the held-out codes (labor_code, fiscal_procedure_code, "
         "constitution; up to 120 + 20 each). labor_code has no real titles upstream, so it appears in the "
         "test set only through provision questions."))
-    write_legal_titles(out, build_legal_titles(instructions))
+    titles = build_legal_titles(instructions)
+    write_legal_titles(out, titles)
+    write_legal_preference(out, build_legal_preference(titles, seed))
     write_jsonl(out / "legal-classification" / "articles.jsonl", build_legal_classification(codes, seed))
     write_license(out / "legal-classification", [LEGAL], (
         "`{text, label}`: up to 150 article texts (≤ 1500 chars, not repealed, each text once) per code, "
@@ -350,6 +393,7 @@ def main() -> None:
         "ood-medical": ("plain text (OOD inputs)", "CC BY-SA 4.0 (SiMoNERo)"),
         "legal-instructions": ("instruction tuning (Alpaca)", legal),
         "legal-titles": ("instruction tuning (Alpaca), demo-sized", legal),
+        "legal-preference": ("preference pairs (reward model, DPO), demo-sized", legal),
         "legal-classification": ("text classification (9 codes)", legal),
         "translation": ("instruction tuning (RO↔EN)", "CC BY-SA 4.0 (RO-STS)"),
         "sts-pairs": ("sentence-pair regression", "CC BY-SA 4.0 (RO-STS)"),

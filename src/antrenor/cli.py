@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=PrepareConfig.__doc__, epilog=config_reference(PrepareConfig))
     prepare.add_argument("--input", action="append", metavar="PATH", help="input file or folder (repeatable)")
     prepare.add_argument("--output", metavar="DIR", help="output folder")
-    prepare.add_argument("--kind", help="auto|instruction|chat|completion|text|classification|pairs|preference")
+    prepare.add_argument("--kind", help="auto|instruction|chat|completion|text|classification|pairs|preference|feedback")
     prepare.add_argument("--lang", help="language of the data (ro turns on Romanian fixes)")
     prepare.add_argument("--model", help="model alias, hub id or folder whose tokenizer measures lengths")
     prepare.add_argument("--seed", type=int)

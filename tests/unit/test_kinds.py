@@ -1,7 +1,7 @@
 import pytest
 
 from antrenor.data.kinds import (
-    RecordInvalid, apply_columns, detect_kind, map_texts, matching_kind, to_canonical, to_messages,
+    RecordInvalid, apply_columns, detect_kind, map_texts, matching_kind, text_fields, to_canonical, to_messages,
 )
 
 
@@ -10,6 +10,8 @@ from antrenor.data.kinds import (
     ({"messages": [{"role": "user", "content": "q"}]}, "chat"),
     ({"instruction": "i", "input": "", "output": "o"}, "instruction"),
     ({"prompt": "p", "completion": "c"}, "completion"),
+    ({"prompt": "p", "completion": "c", "label": True}, "feedback"),
+    ({"prompt": "p", "completion": "c", "label": "false"}, "feedback"),
     ({"text_a": "a", "text_b": "b", "score": 3.0}, "pairs"),
     ({"text": "t", "label": "x"}, "classification"),
     ({"text": "t", "labels": ["x", "y"]}, "classification"),
@@ -59,6 +61,10 @@ def test_instruction_canonical_order_and_extras_kept():
     ({"prompt": "p", "chosen": "a", "rejected": "a"}, "preference", "same_answers"),
     ({"text_a": "a", "text_b": "b", "score": "high"}, "pairs", "wrong_type"),
     ({"instruction": "i"}, "instruction", "missing_field"),
+    ({"prompt": "p", "completion": "c"}, "feedback", "missing_field"),
+    ({"prompt": "p", "completion": "c", "label": "yes please"}, "feedback", "bad_label"),
+    ({"prompt": "p", "completion": "c", "label": 2}, "feedback", "bad_label"),
+    ({"prompt": "p", "completion": "c", "label": [True]}, "feedback", "bad_label"),
 ])
 def test_invalid_records_get_a_code_and_a_fix(fields, kind, code):
     with pytest.raises(RecordInvalid) as caught:
@@ -87,3 +93,25 @@ def test_to_messages_and_user_side_mapping():
     chat = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     assert map_texts(chat, "chat", str.upper, user_side_only=True)["messages"][1]["content"] == "a"
     assert map_texts(chat, "chat", str.upper)["messages"][1]["content"] == "A"
+
+
+@pytest.mark.parametrize("given,desirable", [
+    (True, True), (False, False), (1, True), (0, False), ("true", True), ("FALSE", False), (" 1 ", True), ("0", False),
+])
+def test_feedback_labels_from_json_and_csv_become_booleans(given, desirable):
+    record = to_canonical({"label": given, "completion": "c", "prompt": "p", "user": 3}, "feedback")
+    assert record == {"prompt": "p", "completion": "c", "label": desirable, "user": 3}
+    assert list(record) == ["prompt", "completion", "label", "user"] and record["label"] is desirable
+
+
+def test_feedback_bad_label_says_what_a_label_means_and_how_to_fix_it():
+    with pytest.raises(RecordInvalid) as caught:
+        to_canonical({"prompt": "p", "completion": "c", "label": "positive"}, "feedback")
+    assert "'positive'" in caught.value.problem.reason and "--kind completion" in caught.value.problem.fix
+
+
+def test_feedback_texts_and_mapping_cover_prompt_messages():
+    record = to_canonical({"prompt": [{"role": "user", "content": "q"}], "completion": "a", "label": 0}, "feedback")
+    assert text_fields(record, "feedback") == ["q", "a"]
+    assert map_texts(record, "feedback", str.upper) == {"prompt": [{"role": "user", "content": "Q"}], "completion": "A", "label": False}
+    assert map_texts(record, "feedback", str.upper, user_side_only=True)["completion"] == "a"

@@ -27,3 +27,10 @@ def test_default_max_length_ignores_placeholder_limits(tiny_tokenizer):
         model_max_length = int(1e30)
 
     assert default_max_length(Huge()) == 2048
+
+
+def test_feedback_is_measured_as_its_prompt_and_completion_conversation(tiny_tokenizer):
+    feedback = {"prompt": "unu doi", "completion": "trei", "label": False}
+    completion = {"prompt": "unu doi", "completion": "trei"}
+    assert formatted_texts([feedback], "feedback", tiny_tokenizer) == formatted_texts([completion], "completion", tiny_tokenizer)
+    assert token_lengths([feedback], "feedback", tiny_tokenizer) == token_lengths([completion], "completion", tiny_tokenizer)

@@ -9,8 +9,8 @@ from pydantic import Field, field_validator, model_validator
 
 from antrenor.config import StageConfig, StrictModel
 
-KINDS = ("instruction", "chat", "completion", "text", "classification", "pairs", "preference")
-KindName = Literal["auto", "instruction", "chat", "completion", "text", "classification", "pairs", "preference"]
+KINDS = ("instruction", "chat", "completion", "text", "classification", "pairs", "preference", "feedback")
+KindName = Literal["auto", "instruction", "chat", "completion", "text", "classification", "pairs", "preference", "feedback"]
 
 
 class NormalizeConfig(StrictModel):
@@ -53,6 +53,24 @@ class FilterConfig(StrictModel):
     )
     max_record_bytes: int = Field(
         5_000_000, ge=1000, description="Lines or records larger than this are rejected before parsing."
+    )
+
+
+class BuildPreferenceConfig(StrictModel):
+    """Preference data built from instruction, chat or completion records, for demos and smoke tests:
+    each record's answer is the chosen one and a rule makes the rejected one. Built after validation,
+    so dedup, lengths and splits see the pairs. Off unless `rejected` is set."""
+
+    rejected: Literal["other_answer", "truncated", None] = Field(
+        None,
+        description="How the rejected answer is made: 'other_answer' = the answer of another record of the same "
+        "input split (a wrong answer, drawn with `seed`, never the chosen text); 'truncated' = the answer cut after "
+        "about half of its words (one-word answers are rejected, with the reason). null: off.",
+    )
+    output: Literal["preference", "feedback"] = Field(
+        "preference",
+        description="'preference' writes {prompt, chosen, rejected}; 'feedback' (KTO) writes each pair as two records, "
+        "{prompt, completion: chosen, label: true} and {prompt, completion: rejected, label: false}, in the same split.",
     )
 
 
@@ -103,7 +121,8 @@ class PrepareConfig(StageConfig):
     kind: KindName = Field("auto", description="Record kind; 'auto' detects it from the fields.")
     lang: str | None = Field("ro", description="Language of the data; 'ro' turns on Romanian-specific fixes.")
     model: str | None = Field(None, description="Model alias, hub id or local folder whose tokenizer measures lengths.")
-    seed: int = Field(42, description="Seed for splitting and augmentation: same input + seed -> identical output.")
+    seed: int = Field(42, description="Seed for splitting, augmentation and built preference pairs: same input + seed "
+                      "-> identical output.")
     strict: bool = Field(False, description="Fail on the first bad record instead of rejecting it and going on.")
     max_records: int | None = Field(
         None, ge=1, description="Keep only the first N valid records, in input order, and read no further: a quick "
@@ -117,6 +136,8 @@ class PrepareConfig(StageConfig):
     )
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="Text normalization.")
     filters: FilterConfig = Field(default_factory=FilterConfig, description="Record filters.")
+    build_preference: BuildPreferenceConfig = Field(
+        default_factory=BuildPreferenceConfig, description="Preference pairs built from instruction data (off by default).")
     dedup: DedupConfig = Field(default_factory=DedupConfig, description="Deduplication.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="Train/validation/test split.")
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Augmentation of train.")
@@ -132,6 +153,11 @@ class PrepareConfig(StageConfig):
             raise ValueError(
                 f"filters.too_long=truncate works for text and classification records, not {self.kind}: "
                 "use drop (cutting an answer or a conversation would teach the model to stop mid-way)"
+            )
+        if self.build_preference.rejected and self.kind not in ("auto", "instruction", "chat", "completion"):
+            raise ValueError(
+                f"build_preference makes pairs from instruction, chat or completion records, not {self.kind}: "
+                "set kind to one of those (or auto), or leave build_preference.rejected unset"
             )
         if self.filters.max_length is not None and self.model is None:
             raise ValueError("filters.max_length counts tokens, so it needs --model (a tokenizer to count with)")

@@ -10,6 +10,10 @@ carries are kept after them, untouched):
     classification  {"text", "label"} or {"text", "labels": [...]} multi-label
     pairs           {"text_a", "text_b", "label" or "score"}       sentence1/sentence2 mapped
     preference      {"prompt", "chosen", "rejected"}               strings or message lists
+    feedback        {"prompt", "completion", "label": true/false}  unpaired (KTO): is the completion desirable?
+
+A prompt + completion record is feedback when it has a `label` and plain completion otherwise;
+a feedback label must be a boolean (CSV's "true"/"false"/"1"/"0" and the numbers 1/0 are converted).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from antrenor.data.records import Problem
 
 # Tried in this order: the first kind whose signature a record has wins.
-DETECTION_ORDER = ("preference", "chat", "instruction", "completion", "pairs", "classification", "text")
+DETECTION_ORDER = ("preference", "feedback", "chat", "instruction", "completion", "pairs", "classification", "text")
 ROLE_NAMES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool",
               "human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}
 ALIASES = {  # other common names -> canonical
@@ -30,6 +34,7 @@ ALIASES = {  # other common names -> canonical
 }
 SIGNATURES = {
     "preference": ({"prompt", "chosen", "rejected"}, set()),
+    "feedback": ({"prompt", "completion", "label"}, set()),
     "chat": ({"messages"}, set()),
     "instruction": ({"instruction", "output"}, set()),
     "completion": ({"prompt", "completion"}, set()),
@@ -98,6 +103,8 @@ def text_fields(record: dict[str, Any], kind: str) -> list[str]:
         return [m["content"] for m in record["messages"]]
     if kind == "preference":
         return [_as_text(record["prompt"]), _as_text(record["chosen"]), _as_text(record["rejected"])]
+    if kind == "feedback":
+        return [_as_text(record["prompt"]), record["completion"]]
     return [record[key] for key in TEXT_KEYS[kind] if record.get(key)]
 
 
@@ -127,8 +134,12 @@ USER_SIDE_KEYS = {
     "classification": ("text",),
     "pairs": ("text_a", "text_b"),
     "preference": ("prompt",),
+    "feedback": ("prompt",),
     "text": (),
 }
+# Kinds whose prompt may be a string or a list of messages, and their answer fields.
+PROMPT_AND_ANSWERS = {"preference": ("chosen", "rejected"), "feedback": ("completion",)}
+FEEDBACK_LABELS = {"true": True, "false": False, "1": True, "0": False}
 
 
 def _as_text(value: Any) -> str:
@@ -256,6 +267,29 @@ def _build_preference(f: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _build_feedback(f: dict[str, Any]) -> dict[str, Any]:
+    if f.get("prompt") is None:
+        raise _missing("prompt", "feedback")
+    if f.get("label") is None:
+        raise _missing("label", "feedback")
+    return {"prompt": _messages_or_text(f["prompt"], "prompt"), "completion": _string(f, "completion", "feedback"),
+            "label": _desirable(f["label"])}
+
+
+def _desirable(value: Any) -> bool:
+    """A feedback label as a boolean; CSV gives strings, and some data sets use 1/0."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in FEEDBACK_LABELS:
+        return FEEDBACK_LABELS[value.strip().lower()]
+    raise RecordInvalid(Problem(
+        "bad_label", f"field 'label' of a feedback record should be true or false (is the completion desirable?), "
+        f"found {value!r}",
+        "use true/false (or 1/0); if 'label' means something else, rename that column or pass --kind completion"))
+
+
 def _messages_or_text(value: Any, name: str) -> Any:
     if isinstance(value, list):
         return [{"role": ROLE_NAMES.get(m.get("role"), m.get("role")), "content": m.get("content")} for m in value
@@ -268,7 +302,7 @@ def _messages_or_text(value: Any, name: str) -> Any:
 _BUILDERS = {
     "instruction": _build_instruction, "chat": _build_chat, "completion": _build_completion,
     "text": _build_text, "classification": _build_classification, "pairs": _build_pairs,
-    "preference": _build_preference,
+    "preference": _build_preference, "feedback": _build_feedback,
 }
 
 
@@ -281,8 +315,8 @@ def map_texts(record: dict[str, Any], kind: str, fn, user_side_only: bool = Fals
             for m in record["messages"]
         ]
         return out
-    if kind == "preference":
-        names = ("prompt",) if user_side_only else ("prompt", "chosen", "rejected")
+    if kind in PROMPT_AND_ANSWERS:
+        names = ("prompt",) if user_side_only else ("prompt", *PROMPT_AND_ANSWERS[kind])
         for name in names:
             value = record[name]
             if isinstance(value, str):

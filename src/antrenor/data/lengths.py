@@ -46,13 +46,15 @@ def formatted_texts(records: list[dict[str, Any]], kind: str, tokenizer: Any) ->
         return [(r["text_a"], r["text_b"]) for r in records]
     if kind == "preference":
         return [_preference_text(r, tokenizer, has_template) for r in records]
+    if kind == "feedback":
+        return _rendered([_conversation(r["prompt"], r["completion"]) for r in records], tokenizer, has_template)
     return [r["text"] for r in records]
 
 
 def token_lengths(records: list[dict[str, Any]], kind: str, tokenizer: Any, *, batch_size: int = 512,
                   progress: Callable[[int], None] = lambda n: None) -> list[int]:
     lengths: list[int] = []
-    templated = kind in ("instruction", "chat", "completion", "preference") and getattr(tokenizer, "chat_template", None)
+    templated = kind in ("instruction", "chat", "completion", "preference", "feedback") and getattr(tokenizer, "chat_template", None)
     for start in range(0, len(records), batch_size):
         batch = formatted_texts(records[start : start + batch_size], kind, tokenizer)
         if kind == "pairs":
@@ -73,14 +75,17 @@ def truncate_to_tokens(text: str, tokenizer: Any, max_length: int) -> str:
 
 def _preference_text(record: dict[str, Any], tokenizer: Any, has_template: bool) -> str:
     """The longer of prompt+chosen and prompt+rejected: the one that must fit."""
-    def conversation(answer: Any) -> list[dict[str, str]]:
-        prompt = record["prompt"]
-        turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        return turns + ([{"role": "assistant", "content": answer}] if isinstance(answer, str) else list(answer))
+    options = [_conversation(record["prompt"], record["chosen"]), _conversation(record["prompt"], record["rejected"])]
+    return max(_rendered(options, tokenizer, has_template), key=len)
 
-    options = [conversation(record["chosen"]), conversation(record["rejected"])]
+
+def _conversation(prompt: Any, answer: Any) -> list[dict[str, str]]:
+    """A prompt (text or messages) followed by an answer (text or messages)."""
+    turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    return turns + ([{"role": "assistant", "content": answer}] if isinstance(answer, str) else list(answer))
+
+
+def _rendered(conversations: list[list[dict[str, str]]], tokenizer: Any, has_template: bool) -> list[str]:
     if has_template:
-        texts = tokenizer.apply_chat_template(options, tokenize=False)
-    else:
-        texts = ["\n".join(m["content"] for m in turns) for turns in options]
-    return max(texts, key=len)
+        return tokenizer.apply_chat_template(conversations, tokenize=False)
+    return ["\n".join(m["content"] for m in turns) for turns in conversations]

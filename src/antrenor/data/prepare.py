@@ -1,4 +1,5 @@
-"""The prepare stage: read -> detect kind -> normalize -> filter -> dedup -> measure -> split -> write.
+"""The prepare stage: read -> detect kind -> normalize -> filter -> [build preference pairs] -> dedup
+-> measure -> split -> write.
 
 Example:
     >>> import antrenor
@@ -49,6 +50,7 @@ def prepare(config: PrepareConfig | dict[str, Any] | str | Path, reporter: Repor
         reporter.warn(doubt)
     run = steps.PrepareRun(cfg, reporter)
     records = run.read_and_validate(files)
+    records = run.build_preference_pairs(records)
     run.remove_duplicates(records)
     records = run.kept(records)
     if cfg.model:
@@ -57,6 +59,7 @@ def prepare(config: PrepareConfig | dict[str, Any] | str | Path, reporter: Repor
     run.split(records)
     run.drop_labels_unseen_in_train(records)
     records = run.kept(records)
+    records = run.feedback_from_pairs(records)
     records += augment_without_diacritics(records, run.kind, cfg.augment.strip_diacritics, cfg.seed)
     summary = run.write_outputs(records, Path(cfg.output))
     splits = summary["splits"]

@@ -40,7 +40,7 @@ def build_summary(run: "PrepareRun", records: list[Record]) -> dict[str, Any]:
         "near_duplicate_examples": run.duplicate_examples,
         "warnings": list(run.reporter.warnings),
     }
-    if run.kind == "classification":
+    if run.kind in ("classification", "feedback"):  # feedback: desirable (True) vs undesirable (False) per split
         summary["labels"] = {split: dict(sorted(Counter(str(label) for r in rows for label in _labels(r)).items()))
                              for split, rows in by_split.items()}
     if run.max_length is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from antrenor.console import Reporter
-from antrenor.data import dedup, lengths, report
+from antrenor.data import dedup, lengths, preference_pairs, report
 from antrenor.data.config import PrepareConfig
 from antrenor.data.kinds import apply_columns, detect_kind
 from antrenor.data.normalize import TextNormalizer
@@ -22,7 +23,7 @@ KIND_SAMPLE_SIZE = 1000
 # Classification reads the start of a text; raw text for pre-training is chunked by the train
 # stage, so nothing is lost by keeping it; cutting an answer would teach the model to stop mid-way.
 AUTO_TOO_LONG = {"classification": "truncate", "text": "keep", "pairs": "drop", "instruction": "drop",
-                 "chat": "drop", "completion": "drop", "preference": "drop"}
+                 "chat": "drop", "completion": "drop", "preference": "drop", "feedback": "drop"}
 
 
 class PrepareRun:
@@ -96,6 +97,10 @@ class PrepareRun:
         if self.cfg.filters.too_long == "truncate" and self.kind not in ("text", "classification"):
             raise DataError(f"filters.too_long=truncate cannot apply to {self.kind} records",
                             problems=["use filters.too_long=drop (cutting an answer would teach the model to stop mid-way)"])
+        if self.cfg.build_preference.rejected and self.kind not in preference_pairs.SOURCE_KINDS:
+            raise DataError(f"build_preference cannot make pairs from {self.kind} records ({self.kind_reason})",
+                            problems=[f"give {', '.join(preference_pairs.SOURCE_KINDS)} records (map your columns with "
+                                      "--set columns.NAME=YOURS), or leave build_preference.rejected unset"])
         self.reporter.info(f"kind: [bold]{self.kind}[/] ({self.kind_reason})")
 
     def _sample_problems(self, sample: list[RawRecord]) -> list[str]:
@@ -126,6 +131,45 @@ class PrepareRun:
             first.setdefault(r.problem.code, r)
         return [f"{n} x {code}, e.g. {first[code].source}:{first[code].line}: {first[code].problem.reason}; fix: {first[code].problem.fix}"
                 for code, n in codes.most_common()]
+
+    # -- built preference data ---------------------------------------------------------------
+    def build_preference_pairs(self, records: list[Record]) -> list[Record]:
+        """Instruction/chat/completion records -> preference records (kind 'preference'); no-op when off."""
+        rule = self.cfg.build_preference.rejected
+        if rule is None:
+            return records
+        outcomes = preference_pairs.build_pairs([r.data for r in records], self.kind, rule, seed=self.cfg.seed + 2,
+                                                groups=[r.split for r in records])
+        pairs = []
+        for record, outcome in zip(records, outcomes):
+            if isinstance(outcome, Problem):
+                self.reject(record.source, record.line, record.unit, outcome, record.raw)
+            else:
+                pairs.append(dataclasses.replace(record, data=outcome))
+        if not pairs:
+            raise DataError(f"build_preference={rule} made no pair from {', '.join(self.cfg.input)}",
+                            problems=self._reject_summary())
+        self.reporter.info(f"built {len(pairs)} preference pairs from {self.kind} records (rejected: {rule})")
+        self.kind_reason = (f"pairs built from {self.kind} records ({self.kind_reason}); chosen = the record's answer, "
+                            f"rejected = {preference_pairs.REJECTED_RULES[rule]}")
+        self.kind = "preference"
+        return pairs
+
+    def feedback_from_pairs(self, records: list[Record]) -> list[Record]:
+        """Built pairs -> two feedback records each, in the pair's split (so a prompt never spans splits)."""
+        if self.cfg.build_preference.rejected is None or self.cfg.build_preference.output != "feedback":
+            return records
+        feedback = [dataclasses.replace(record, index=2 * record.index + position, data=data, extra=dict(record.extra))
+                    for record in records
+                    for position, data in enumerate(preference_pairs.feedback_records(record.data))]
+        if self.tokenizer is not None:  # each completion alone: at most its pair's length, so nothing new is too long
+            with lengths.quiet_transformers():
+                measured = lengths.token_lengths([r.data for r in feedback], "feedback", self.tokenizer)
+            for record, length in zip(feedback, measured):
+                record.token_length = length
+        self.kind = "feedback"
+        self.kind_reason += "; each pair written as two records, label true for the chosen answer, false for the rejected"
+        return feedback
 
     # -- dedup -----------------------------------------------------------------------------
     def remove_duplicates(self, records: list[Record]) -> None:

@@ -67,7 +67,7 @@ def setup_preference_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
         from antrenor.errors import ConfigError
 
         raise ConfigError(f"task reward learns from preference pairs, and {cfg.data} holds {data.kind} records",
-                          problems=["prepare prompt/chosen/rejected records (or build pairs with prepare's pairs section)"])
+                          problems=["prepare prompt/chosen/rejected records, or build pairs from instruction data with prepare's build_preference section"])
     train = conversational(data.train, data.kind, algorithm)
     if algorithm == "kto":  # KTO reads its data in order (train_sampling_strategy sequential): shuffle it once here
         random.Random(cfg.seed).shuffle(train)
