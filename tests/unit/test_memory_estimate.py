@@ -269,9 +269,11 @@ def test_recommend_falls_back_to_adapters_and_explains_why():
     assert mid["qwen2.5-1.5b-instruct"].estimate.method == "lora"
     assert any("full fine-tuning would need" in r for r in mid["qwen2.5-1.5b-instruct"].reasons)
     assert "rollama3.1-8b-instruct" not in mid
-    first = recommend("sft", "24GB", lang="ro").picks[0]  # the Romanian 8B model fits in 4 bits
+    first = recommend("sft", "20GB", lang="ro").picks[0]  # the Romanian 8B model fits in 4 bits
     assert (first.alias, first.estimate.method) == ("rollama3.1-8b-instruct", "qlora")
     assert any("non-commercial" in r for r in first.reasons) and any(r.startswith("method qlora") for r in first.reasons)
+    roomier = recommend("sft", "24GB", lang="ro").picks[0]  # with more memory, LoRA on its bf16 weights
+    assert (roomier.alias, roomier.estimate.method) == ("rollama3.1-8b-instruct", "lora")
 
 
 def test_recommend_explains_when_nothing_fits():
