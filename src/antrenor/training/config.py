@@ -125,11 +125,11 @@ class TrainConfig(StageConfig):
     bf16: bool | None = Field(None, description="bf16 autocast; default: on when the CPU/GPU supports it.")
     attn_implementation: Literal["auto", "recompute", "sdpa", "eager"] = Field(
         "auto", description="Attention while training. auto: on CPU, eager attention whose probabilities are recomputed in "
-        "the backward pass (recompute: 13 % faster than sdpa at the same memory, docs/benchmarks.md) for models without "
+        "the backward pass (recompute: about 10 % faster than sdpa at the same memory, docs/benchmarks.md) for models without "
         "attention dropout; the model's own otherwise. Saved models keep their own.")
     compile: bool = Field(
         False, description="torch.compile the model's transformer body (fuses the elementwise work between matmuls): "
-        "+24 % tokens/s for SmolLM2 LoRA on 2 CPU cores, after about 5 minutes of compiling and with +0.6 GB of memory; "
+        "+17-24 % tokens/s for SmolLM2 LoRA on 2 CPU cores, after about 5 minutes of compiling and with +0.6 GB of memory; "
         "pays off beyond a few hundred optimizer steps (docs/benchmarks.md).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
     resume: bool = Field(False, description="Continue from the last complete checkpoint in output/checkpoints.")
