@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 
-from antrenor.config import describe_fields, load_config
+from antrenor.config import describe_fields, load_config, merged_keys
 from antrenor.console import Reporter
 from antrenor.errors import AntrenorError
 
@@ -95,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
         description=TrainConfig.__doc__, epilog=config_reference(TrainConfig))
     train.add_argument("--data", metavar="DIR", help="a folder written by antrenor prepare")
     train.add_argument("--model", help="model alias, hub id or local folder")
-    train.add_argument("--task", help="sft|classification|clm|mlm|reward|preference")
-    train.add_argument("--method", help="full|lora|qlora|ia3|prompt|freeze; for task preference also dpo|ipo|simpo|orpo|kto "
-                       "(that algorithm with lora)")
+    train.add_argument("--task", help="sft|classification|clm|mlm|reward|preference|rl")
+    train.add_argument("--method", help="full|lora|qlora|ia3|prompt|freeze; for task preference also dpo|ipo|simpo|orpo|kto, "
+                       "for task rl grpo (that algorithm with lora)")
+    train.add_argument("--reward-model", metavar="DIR", action="append", dest="reward_model",
+                       help="task rl: add a reward model (a `train --task reward` output) to rl.rewards (repeatable)")
     train.add_argument("--output", metavar="DIR", help="output folder")
     train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
     scale = train.add_argument_group("scale-out (docs/scale-out.md)")
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--suite", help="comma-separated: metrics,robustness,ood,forgetting")
     evaluate.add_argument("--ood", metavar="PATH", help="out-of-distribution data (file or prepared folder)")
     evaluate.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation (classification)")
+    evaluate.add_argument("--judge", metavar="DIR", help="reward model that scores generated answers (tasks preference, rl)")
     evaluate.set_defaults(run=_run_eval)
 
     from antrenor.export.config import ExportConfig
@@ -245,8 +248,23 @@ def _quiet_model_libraries() -> None:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    import datasets  # TRL's trainers tokenize and filter with datasets' map/filter, each with a progress bar
+
+    datasets.disable_progress_bars()
     # peft reads a property transformers has deprecated; nothing a user can act on
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
+def train_flags(args: argparse.Namespace) -> dict:
+    """The train config keys the flags set; --reward-model adds to the rewards the YAML and --set declare."""
+    from antrenor.training.config import TrainConfig
+
+    flags = {"data": args.data, "model": args.model, "task": args.task, "method": args.method,
+             "output": args.output, "resume": args.resume}
+    if args.reward_model:
+        declared = (merged_keys(TrainConfig, args.config, args.overrides).get("rl") or {}).get("rewards") or []
+        flags["rl.rewards"] = list(declared) + [{"type": "model", "model": path} for path in args.reward_model]
+    return flags
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -254,9 +272,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from antrenor.training.launch import LaunchOptions, launch_train, process_reporter
     from antrenor.training.run import train
 
-    flags = {"data": args.data, "model": args.model, "task": args.task, "method": args.method,
-             "output": args.output, "resume": args.resume}
-    cfg = load_config(TrainConfig, args.config, args.overrides, flags)
+    cfg = load_config(TrainConfig, args.config, args.overrides, train_flags(args))
     reporter = process_reporter(_reporter(args))  # one voice for N launched processes
     launch = LaunchOptions(args.num_processes, args.num_machines, args.machine_rank, args.main_process_ip,
                            args.main_process_port, args.accelerate_config)
@@ -304,11 +320,12 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from antrenor.evaluation.config import EvalConfig
+    from antrenor.evaluation.alignment_report import win_rate_lines
     from antrenor.evaluation.report import headline_rows
     from antrenor.evaluation.run import evaluate
 
     flags = {"models": args.models, "base": args.base, "data": args.data, "output": args.output, "split": args.split,
-             "suite": args.suite.split(",") if args.suite else None, "ood": args.ood, "cv": args.cv}
+             "suite": args.suite.split(",") if args.suite else None, "ood": args.ood, "cv": args.cv, "judge": args.judge}
     cfg = load_config(EvalConfig, args.config, args.overrides, flags)
     reporter = _reporter(args)
     _quiet_model_libraries()
@@ -316,6 +333,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     summary = result.metrics
     headline = summary["headline"]
     reporter.table(f"{headline} on {summary['split']}", ["model", headline, "vs base", "p"], headline_rows(summary))
+    for line in win_rate_lines(summary):
+        reporter.info(line)
     reporter.info(f"report: [bold]{result.report_html}[/]")
     reporter.emit_json({"output": str(result.output), "report": str(result.report_html), "headline": headline,
                         "models": {label: {name: f["value"] for name, f in m.get("metrics", {}).items()}

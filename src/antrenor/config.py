@@ -52,6 +52,19 @@ def load_config(
     flags: dict[str, Any] | None = None,
 ) -> C:
     """Build and validate a stage config from all sources; raise ConfigError listing every problem."""
+    merged = merged_keys(cls, config_file, overrides, flags)
+    try:
+        return cls.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"the {cls.stage or 'stage'} configuration has {exc.error_count()} problem(s):",
+            problems=format_validation_errors(exc, cls),
+        ) from None
+
+
+def merged_keys(cls: type[C], config_file: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                flags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stage's keys from the YAML section, then `--set` overrides, then flags, before validation."""
     problems: list[str] = []
     merged: dict[str, Any] = {}
     if config_file is not None:
@@ -65,13 +78,7 @@ def load_config(
             _deep_merge(merged, _nest(key.split("."), value))
     if problems:
         raise ConfigError("the configuration has problems:", problems=problems)
-    try:
-        return cls.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(
-            f"the {cls.stage or 'stage'} configuration has {exc.error_count()} problem(s):",
-            problems=format_validation_errors(exc, cls),
-        ) from None
+    return merged
 
 
 def as_config(cls: type[C], config: "C | dict[str, Any] | str | Path") -> C:
@@ -118,6 +125,14 @@ def describe_fields(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, s
         if nested is not None:
             rows.append((key, "section", "", field.description or ""))
             rows.extend(describe_fields(nested, key + "."))
+            continue
+        variants = _tagged_item_classes(field.annotation)
+        if variants:  # a list of tagged items, e.g. rl.rewards: one block of keys per `type`
+            rows.append((key, "section", "", f"{field.description or ''} A list; each item has a `type`:"))
+            for tag, variant in variants:
+                first_line = (variant.__doc__ or "").strip().splitlines()[0] if variant.__doc__ else ""
+                rows.append((f"{key}[type: {tag}]", "section", "", first_line))
+                rows.extend(row for row in describe_fields(variant, f"{key}[{tag}].") if not row[0].endswith(".type"))
             continue
         default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
         rows.append((key, _type_name(field.annotation), default, field.description or ""))
@@ -178,6 +193,20 @@ def _model_class(annotation: Any) -> type[BaseModel] | None:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
     return None
+
+
+def _tagged_item_classes(annotation: Any) -> list[tuple[str, type[BaseModel]]]:
+    """For list[Annotated[A | B, Field(discriminator="type")]]: [("a", A), ("b", B)]; else []."""
+    if typing.get_origin(annotation) is not list:
+        return []
+    (item,) = typing.get_args(annotation) or (None,)
+    if typing.get_origin(item) is not typing.Annotated:
+        return []
+    union = typing.get_args(item)[0]
+    classes = [c for c in typing.get_args(union) if isinstance(c, type) and issubclass(c, BaseModel)]
+    if not classes or any("type" not in c.model_fields for c in classes):
+        return []
+    return [(typing.get_args(c.model_fields["type"].annotation)[0], c) for c in classes]
 
 
 def _field_names_at(cls: type[BaseModel], loc: list[str]) -> list[str]:

@@ -88,3 +88,23 @@ def training_curves(model_folder: str) -> str | None:
         return None
     fig = loss_curves_figure([json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()])
     return _encoded(fig) if fig is not None else None
+
+
+def alignment_curves(curves: dict[str, dict[str, list[tuple[int, float]]]]) -> str | None:
+    """One panel per logged group (reward, margin, KL, accuracy): train figures as lines, eval_ ones as dots."""
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
+    for ax, (group, series) in zip(axes[0], curves.items()):
+        for i, (key, points) in enumerate(series.items()):
+            steps, values = zip(*points)
+            style = {"marker": "o", "linestyle": "--"} if key.startswith("eval_") else {}
+            ax.plot(steps, values, color=COLORS[(i + 1) % len(COLORS)], label=key, **style)
+        if group == "margin":
+            ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_title(group)
+        ax.set_xlabel("step")
+        ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return _encoded(fig)

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from antrenor.evaluation.alignment_compare import compare_alignment, final_curve_values, read_training_log
+from antrenor.evaluation.config import ALIGNED_LM_TASKS
 from antrenor.evaluation.forgetting import compare_forgetting
 from antrenor.evaluation.metrics import LOWER_IS_BETTER
 from antrenor.evaluation.stats import bootstrap_ci, paired_bootstrap_pvalue
 from antrenor.provenance import package_versions
 
-HEADLINES = {"sft": "rougeL", "clm": "perplexity", "mlm": "perplexity"}
+HEADLINES = {"sft": "rougeL", "clm": "perplexity", "mlm": "perplexity", "reward": "pairwise_accuracy"}
 CLASSIFICATION_HEADLINES = {"regression": "spearman", "multi_label_classification": "micro_f1"}
+ALIGNED_LM_HEADLINES = ("reward", "margin")  # the judge's mean reward when there is a judge, else the pair margin
 
 
 def headline_metric(task: str, metric_names: list[str]) -> str:
     if task in HEADLINES:
         return HEADLINES[task]
-    for name in ("accuracy", *CLASSIFICATION_HEADLINES.values()):
+    for name in ("accuracy", *CLASSIFICATION_HEADLINES.values(), *ALIGNED_LM_HEADLINES):
         if name in metric_names:
             return name
     return metric_names[0]
@@ -41,6 +44,12 @@ def compare_models(results: dict[str, dict[str, Any]], cfg: Any, task: str, kind
             if "forgetting" in result and "forgetting" in results[base]:
                 entry["forgetting_vs_base"] = compare_forgetting(results[base]["forgetting"], result["forgetting"],
                                                                  cfg.forgetting.threshold)
+            if task in ALIGNED_LM_TASKS:
+                entry["alignment_vs_base"] = compare_alignment(result, results[base], cfg)
+        if task in (*ALIGNED_LM_TASKS, "reward") and result["role"] == "tuned":
+            curves = final_curve_values(read_training_log(result["source"]))  # what TRL logged while it trained
+            if curves:
+                entry["training_curves"] = curves
         models[label] = entry
     first = next(iter(results.values()))
     return {

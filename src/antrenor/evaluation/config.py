@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from antrenor.config import StageConfig, StrictModel
 
 Suite = Literal["metrics", "robustness", "ood", "forgetting"]
+ALIGNED_LM_TASKS = ("preference", "rl")  # causal LMs tuned on preferences or rewards: judged, margins on pairs
 PERTURBATION_NAMES = ("no_diacritics", "cedilla", "typos", "casing", "punctuation", "whitespace")
 
 
@@ -48,7 +49,9 @@ class ForgettingConfig(StrictModel):
 class EvalConfig(StageConfig):
     """Evaluate a base model and tuned models on the same split: task metrics with confidence
     intervals and significance, robustness to perturbed and adversarial input, out-of-distribution
-    detection, and forgetting of general ability. One HTML/Markdown report and metrics.json."""
+    detection, and forgetting of general ability. Aligned models: reward models' pairwise accuracy; for
+    preference- and RL-tuned LMs, held-out chosen-vs-rejected margins and, with a judge, the win rate
+    against the base. One HTML/Markdown report and metrics.json."""
 
     stage: ClassVar[str] = "eval"
 
@@ -61,8 +64,13 @@ class EvalConfig(StageConfig):
     suite: list[Suite] = Field(default_factory=lambda: ["metrics", "robustness", "ood", "forgetting"],
                                description="What to evaluate: metrics, robustness, ood, forgetting.")
     ood: str | None = Field(None, description="OOD data: a file or prepared folder of the same kind (needed by the ood suite).")
-    task: Literal["auto", "sft", "classification", "clm", "mlm"] = Field(
-        "auto", description="auto: from the tuned model's manifest, else from the data kind.")
+    task: Literal["auto", "sft", "classification", "clm", "mlm", "reward", "preference", "rl"] = Field(
+        "auto", description="auto: from the tuned model's manifest, else from the data kind. reward: reward models "
+        "(pairwise accuracy on held-out pairs); preference, rl: aligned LMs (chosen-vs-rejected margins, judged answers).")
+    judge: str | None = Field(
+        None, description="Tasks preference and rl: a reward model (a `train --task reward` output, full or adapter, or a "
+        "hub id / HF folder of a sequence-classification model with one output) that scores every model's generated "
+        "answers; gives mean reward per model and the win rate of each tuned model against the base.")
     max_examples: int | None = Field(None, ge=1, description="Evaluate only this many examples of the split (a seeded sample).")
     max_new_tokens: int = Field(64, ge=1, description="Generation: tokens generated per answer at most.")
     max_length: int = Field(512, ge=8, description="Tokens per example for scoring (longer ones are cut from the left).")
@@ -83,8 +91,15 @@ class EvalConfig(StageConfig):
             raise ValueError("models: give at least one model to evaluate (--model DIR)")
         if self.cv and self.train_config is None:
             raise ValueError("cv needs train_config: the YAML each fold trains with (its data key is replaced per fold)")
+        if self.judge and self.task not in ("auto", *ALIGNED_LM_TASKS):
+            raise ValueError(judge_misuse(self.task))
         return self
 
     @property
     def compare_base(self) -> bool:
         return self.base not in (None, "none")
+
+
+def judge_misuse(task: str) -> str:
+    return (f"judge scores the answers an aligned LM generates, so it applies to tasks preference and rl, not {task}: "
+            "drop judge, or evaluate a `train --task preference` / `--task rl` output")

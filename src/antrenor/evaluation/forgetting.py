@@ -50,6 +50,14 @@ def reference_perplexities(loaded: Any, cfg: Any, max_length: int, batch_size: i
     return figures
 
 
+def chat_model_figures(loaded: Any, cfg: Any) -> dict[str, float]:
+    """A chat model's general ability: perplexity on each reference file and, if configured, the general probes."""
+    figures = reference_perplexities(loaded, cfg.forgetting, cfg.max_length, cfg.batch_size)
+    if cfg.forgetting.probes:
+        figures["general_probes_accuracy"] = general_probe_accuracy(loaded, cfg.batch_size)
+    return figures
+
+
 def general_probes() -> list[dict[str, Any]]:
     content = resources.files("antrenor.resources").joinpath("general_probes.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in content.splitlines() if line.strip()]

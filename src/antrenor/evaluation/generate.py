@@ -28,9 +28,14 @@ def split_conversation(record: dict[str, Any], kind: str) -> tuple[list[dict[str
 
 
 def prompt_ids(records: list[dict[str, Any]], kind: str, tokenizer: Any) -> list[list[int]]:
+    return conversation_prompt_ids([split_conversation(r, kind)[0] for r in records], tokenizer)
+
+
+def conversation_prompt_ids(conversations: list[list[dict[str, str]]], tokenizer: Any) -> list[list[int]]:
+    """Each conversation rendered with the chat template, ending with the assistant's generation prompt."""
     ensure_chat_template(tokenizer)
-    return [list(tokenizer.apply_chat_template(split_conversation(r, kind)[0], tokenize=True, add_generation_prompt=True,
-                                               return_dict=False)) for r in records]
+    return [list(tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=False))
+            for messages in conversations]
 
 
 def pad_token_id(tokenizer: Any) -> int:

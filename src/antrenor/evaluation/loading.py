@@ -17,9 +17,10 @@ from antrenor.errors import AntrenorError, ConfigError
 from antrenor.models.loading import load_pretrained
 from antrenor.models.registry import check_model_name, load_tokenizer
 
-HEADS = {"sft": "causal-lm", "clm": "causal-lm", "classification": "sequence-classification", "mlm": "masked-lm"}
+HEADS = {"sft": "causal-lm", "clm": "causal-lm", "classification": "sequence-classification", "mlm": "masked-lm",
+         "preference": "causal-lm", "rl": "causal-lm", "reward": "sequence-classification"}
 TASK_OF_KIND = {"instruction": "sft", "chat": "sft", "completion": "sft", "classification": "classification",
-                "pairs": "classification", "text": "clm"}
+                "pairs": "classification", "text": "clm", "preference": "preference", "feedback": "preference"}
 
 
 @dataclass
@@ -59,7 +60,8 @@ def infer_task(requested: str, manifests: list[dict[str, Any] | None], data_kind
         if manifest and manifest.get("task"):
             return manifest["task"]
     if data_kind not in TASK_OF_KIND:
-        raise ConfigError(f"cannot tell the task from {data_kind} data: set task (sft, classification, clm or mlm)")
+        raise ConfigError(f"cannot tell the task from {data_kind} data: set task (sft, classification, clm, mlm, reward, "
+                          "preference or rl)")
     return TASK_OF_KIND[data_kind]
 
 
@@ -88,19 +90,55 @@ def load_tuned(source: str, task: str, *, trust_remote_code: bool, allow_pickle:
     labels = read_labels(folder)
     head = HEADS[task]
     kwargs = _load_kwargs(task, labels, bf16)
-    if (folder / "adapter_config.json").is_file():
+    is_adapter = (folder / "adapter_config.json").is_file()
+    if is_adapter:
+        if task == "reward":
+            kwargs.setdefault("num_labels", 1)  # the adapter's base would otherwise load with two labels
         model = _load_adapter(folder, manifest, head, kwargs, trust_remote_code, allow_pickle)
     else:
         model, _ = load_pretrained(source, head, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **kwargs)
-    tokenizer_source = source if (folder / "tokenizer_config.json").is_file() else _adapter_base(folder, manifest)
+    # an adapter saved without its tokenizer uses its base's; a hub id or alias resolves its own
+    tokenizer_source = (_adapter_base(folder, manifest) if is_adapter and not (folder / "tokenizer_config.json").is_file()
+                        else source)
     tokenizer = load_tokenizer(tokenizer_source, trust_remote_code=trust_remote_code)
+    if task == "reward":
+        _check_reward_head(source, model, tokenizer)
     model.eval()
     return LoadedModel(folder.name if folder.is_dir() else source, source, "tuned", task, model, tokenizer, manifest, labels)
 
 
+def load_judge(source: str, *, trust_remote_code: bool, allow_pickle: bool) -> LoadedModel:
+    """A reward model that scores generated answers: a `train --task reward` folder (full or adapter, LoRA merged)
+    or a hub id / HF folder of a sequence-classification model with one output. Full precision: its scores decide
+    wins and ties, and a reward model is small next to the LMs it judges."""
+    from antrenor.training.sft import ensure_chat_template
+
+    loaded = load_tuned(source, "reward", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, bf16=False)
+    ensure_chat_template(loaded.tokenizer)  # as `train --task reward` did before training on the same rendering
+    loaded.label, loaded.role = "judge", "judge"
+    return loaded
+
+
+def _check_reward_head(source: str, model: Any, tokenizer: Any) -> None:
+    """One output, and a pad token id: a sequence classifier reads its score at the last non-pad token."""
+    if model.config.num_labels != 1:
+        raise ConfigError(f"{source} has {model.config.num_labels} outputs; a reward model has one",
+                          problems=["train one with `antrenor train --task reward`, or give a one-output "
+                                    "sequence-classification model"])
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+
 def load_base(name: str, task: str, labels: dict[str, Any] | None, *, trust_remote_code: bool, allow_pickle: bool,
               bf16: bool) -> LoadedModel:
-    """The base model. For classification its head is untrained; see `probe.py` for the fair baseline."""
+    """The base model. For classification its head is untrained; see `probe.py` for the fair baseline. For task
+    reward only a base given by name is loaded (another reward model to compare with), read like a tuned folder."""
+    if task == "reward":
+        loaded = load_tuned(name, task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, bf16=bf16)
+        loaded.label, loaded.role = "base", "base"
+        return loaded
     kwargs = _load_kwargs(task, labels, bf16)
     model, resolved = load_pretrained(name, HEADS[task], trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
                                       **kwargs)
@@ -115,6 +153,8 @@ def _load_kwargs(task: str, labels: dict[str, Any] | None, bf16: bool) -> dict[s
     kwargs: dict[str, Any] = {}
     if task == "classification" and labels:
         kwargs.update({k: labels[k] for k in ("problem_type", "num_labels", "id2label", "label2id") if k in labels})
+    if task == "reward" and labels:
+        kwargs.update(labels)  # {"num_labels": 1} from a reward run's labels.json
     if HEADS[task] == "causal-lm" and bf16:
         kwargs["dtype"] = torch.bfloat16  # inference only: no fp32 master weights needed
     return kwargs

@@ -13,6 +13,7 @@ from typing import Any
 
 from antrenor.data.writing import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from antrenor.evaluation import charts
+from antrenor.evaluation.alignment_report import alignment_blocks, alignment_curve_blocks
 
 Block = tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (headers, rows)) | ("img", (alt, base64))
 WORST_SHOWN = 10
@@ -87,6 +88,7 @@ def build_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]], cf
                                  f"{cfg.bootstrap_samples} bootstrap resamples.")]
     blocks += [("p", f"Note: {note}") for note in summary["notes"]]
     blocks += _metric_blocks(summary)
+    blocks += alignment_blocks(summary, results)
     blocks += _classification_blocks(models)
     blocks += _robustness_blocks(summary)
     blocks += _ood_blocks(models)
@@ -212,8 +214,12 @@ def _curve_blocks(models: dict[str, Any]) -> list[Block]:
         if entry["role"] != "tuned":
             continue
         image = charts.training_curves(entry["source"])
+        aligned = alignment_curve_blocks(label, entry)
+        if image or aligned:
+            blocks.append(("h2", f"Training curves: {label}"))
         if image:
-            blocks += [("h2", f"Training curves: {label}"), ("img", (f"training curves of {label}", image))]
+            blocks.append(("img", (f"training curves of {label}", image)))
+        blocks += aligned
     return blocks
 
 

@@ -25,7 +25,7 @@ from antrenor.evaluation import loading
 from antrenor.evaluation.compare import compare_models
 from antrenor.evaluation.config import EvalConfig
 from antrenor.evaluation.examples import read_split, sample
-from antrenor.evaluation.suites import evaluate_model, make_evaluator
+from antrenor.evaluation.suites import evaluate_model, make_evaluator, runs_suite
 from antrenor.models.registry import check_model_name
 from antrenor.training.precision import cpu_supports_bf16
 
@@ -57,16 +57,18 @@ def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporte
                           problems=["choose another split with --set split=validation"])
     tuned_manifests = [loading.read_manifest(m) for m in cfg.models]
     task = loading.infer_task(cfg.task, tuned_manifests, kind)
+    check_task_fits(cfg, task, kind)
     train_records = read_split(Path(cfg.data), "train") if task == "classification" else []
     labels = _labels(cfg, task, train_records)
     evaluator = make_evaluator(task, kind, cfg, labels, train_records)
-    ood_records = read_ood(cfg, kind, task, output, reporter) if "ood" in cfg.suite else None
-    notes = _notes(cfg, task)
+    ood_records = read_ood(cfg, kind, task, output, reporter) if runs_suite(evaluator, "ood", cfg) else None
+    notes = _notes(cfg, task, kind, evaluator)
     for note in notes:
         reporter.warn(note)
 
     results: dict[str, dict[str, Any]] = {}
-    base_name = loading.base_model_name(cfg.base, tuned_manifests[0])
+    # a reward model's base has an untrained head: only a base named explicitly (another reward model) is compared
+    base_name = None if task == "reward" and cfg.base == "auto" else loading.base_model_name(cfg.base, tuned_manifests[0])
     bf16 = cpu_supports_bf16()
     entries = ([("base", base_name)] if base_name else []) + [("tuned", m) for m in cfg.models]
     for role, source in entries:
@@ -80,9 +82,18 @@ def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporte
         del loaded
         gc.collect()
 
+    judged = None
+    if cfg.judge:
+        from antrenor.evaluation.alignment_eval import judge_answers
+
+        reporter.info(f"judging the answers with [bold]{cfg.judge}[/]")
+        judged = judge_answers(results, records, kind, cfg, reporter)
+
     from antrenor.evaluation.report import write_reports
 
     summary = compare_models(results, cfg, task, kind, len(records), notes)
+    if judged:
+        summary["judge"] = judged
     save_resolved_config(cfg, output / "eval_config.yaml")
     html, md = write_reports(output, summary, results, cfg)
     return EvalResult(output, html, md, summary)
@@ -105,6 +116,8 @@ def check_before_work(cfg: EvalConfig) -> dict[str, Any]:
             problems.append(problem)
     if cfg.base not in (None, "none", "auto") and check_model_name(cfg.base):
         problems.append(check_model_name(cfg.base))
+    if cfg.judge and check_model_name(cfg.judge):
+        problems.append(f"judge: {check_model_name(cfg.judge)}")
     if cfg.ood and not Path(cfg.ood).exists():
         problems.append(f"ood data {cfg.ood} does not exist")
     if cfg.cv and not Path(cfg.train_config).is_file():
@@ -157,10 +170,40 @@ def _labels(cfg: EvalConfig, task: str, train_records: list[dict[str, Any]]) -> 
             "label2id": {name: i for i, name in enumerate(found)}}
 
 
-def _notes(cfg: EvalConfig, task: str) -> list[str]:
+def check_task_fits(cfg: EvalConfig, task: str, kind: str) -> None:
+    """The task, the data kind and the judge go together; every mismatch at once, before any model loads."""
+    from antrenor.evaluation.alignment_eval import PROMPT_KINDS
+    from antrenor.evaluation.config import ALIGNED_LM_TASKS, judge_misuse
+
+    problems = []
+    if cfg.judge and task not in ALIGNED_LM_TASKS:
+        problems.append(judge_misuse(task))
+    if task == "reward" and kind != "preference":
+        problems.append(f"task reward is scored on held-out preference pairs, and {cfg.data} holds {kind} records: "
+                        "give the data folder the reward model was trained on (prompt/chosen/rejected)")
+    if task in ALIGNED_LM_TASKS and kind not in PROMPT_KINDS:
+        problems.append(f"task {task} answers prompts, and {cfg.data} holds {kind} records: give preference, "
+                        "instruction, chat, completion or feedback data")
+    elif task in ALIGNED_LM_TASKS and kind != "preference" and not cfg.judge:
+        problems.append(f"task {task} on {kind} data: no preference pairs to score margins on, so only a judge can "
+                        "compare the answers; give a reward model with --judge DIR")
+    if problems:
+        raise ConfigError(f"cannot evaluate task {task} on {cfg.data}:", problems=problems)
+
+
+def _notes(cfg: EvalConfig, task: str, kind: str, evaluator: Any) -> list[str]:
     notes = []
-    if "ood" in cfg.suite and cfg.ood is None:
+    skipped = [name for name in cfg.suite if not runs_suite(evaluator, name, cfg)]
+    if skipped:
+        notes.append(f"{', '.join(skipped)} skipped: not defined for task {task} on {kind} data")
+    if "ood" in cfg.suite and cfg.ood is None and "ood" not in skipped:
         notes.append("ood suite skipped: no OOD data given (--ood PATH)")
+    if task == "reward" and cfg.base == "auto":
+        notes.append("no base compared: a base model's reward head is untrained, so it ranks pairs at chance level "
+                     "(0.5); name another reward model with --base to compare with it")
+    if task in ("preference", "rl") and not cfg.judge:
+        notes.append("no judge: answers are generated but not scored; give a reward model with --judge DIR for "
+                     "rewards and the win rate against the base")
     if task == "classification" and cfg.compare_base:
         notes.append("base classifier = the frozen base encoder with a logistic-regression probe fitted on the training "
                      "split (its own head is untrained, so scoring it as is would measure chance)")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from antrenor.evaluation.forgetting import general_probe_accuracy, reference_perplexities
+from antrenor.evaluation.forgetting import chat_model_figures
 from antrenor.evaluation.generate import generate_answers, prompt_ids, split_conversation
 from antrenor.evaluation.loading import LoadedModel
 from antrenor.evaluation.metrics import generation_metrics, perplexity_metric, sentence_scores
@@ -60,7 +60,4 @@ class SftEvaluator:
         return {"perplexity": np.exp(np.minimum(losses / np.maximum(counts, 1), 50.0))}
 
     def forgetting_figures(self, loaded: LoadedModel) -> dict[str, float]:
-        figures = reference_perplexities(loaded, self.cfg.forgetting, self.cfg.max_length, self.cfg.batch_size)
-        if self.cfg.forgetting.probes:
-            figures["general_probes_accuracy"] = general_probe_accuracy(loaded, self.cfg.batch_size)
-        return figures
+        return chat_model_figures(loaded, self.cfg)

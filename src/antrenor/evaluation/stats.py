@@ -9,6 +9,8 @@ Which test to use:
                               `samples` evaluations of each metric.
     paired_permutation_pvalue per-example scores whose mean is the metric (accuracy, exact
                               match, sentence BLEU averaged); cheaper and exact on small sets.
+    sign_test_pvalue          wins against losses (a judge's verdicts, margins that rose or fell):
+                              only the direction of each paired difference counts.
 
 Example:
     >>> import numpy as np
@@ -20,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -113,6 +116,19 @@ def paired_permutation_pvalue(scores_a: Sequence[float] | np.ndarray, scores_b: 
         as_extreme += int((np.abs((flips * differences).mean(axis=1)) >= threshold).sum())
         done += rows
     return (as_extreme + 1) / (samples + 1)
+
+
+def sign_test_pvalue(wins: int, losses: int) -> float:
+    """Two-sided exact sign test that wins and losses are equally likely (ties left out, as the test does).
+
+    The p-value is twice the binomial(wins + losses, 1/2) tail at the smaller count, capped at 1. No
+    decided pair (all ties) gives 1.0: nothing shows a difference.
+    """
+    decided = wins + losses
+    if decided == 0:
+        return 1.0
+    tail = sum(math.comb(decided, k) for k in range(min(wins, losses) + 1))
+    return min(1.0, 2 * tail / 2**decided)
 
 
 def auroc(in_scores: Sequence[float] | np.ndarray, out_scores: Sequence[float] | np.ndarray) -> float:

@@ -1,6 +1,7 @@
 """The four suites run on one loaded model: metrics, robustness, ood, forgetting.
 
-Each task's evaluator (sft_eval, classify_eval, lm_eval) has the same four methods; this module
+Each task's evaluator (sft_eval, classify_eval, lm_eval, alignment_eval) has the same four methods (an
+evaluator that declares `suites` needs only those suites' methods); this module
 decides what to run on which examples and collects plain figures. Corpus metrics are kept as
 functions of example indices (`_metric_fns`) so `compare.py` can bootstrap them and run paired
 tests against the base on exactly the same resamples.
@@ -20,7 +21,18 @@ from antrenor.evaluation.perturb import perturb_record, perturb_text
 from antrenor.evaluation.stats import auroc
 
 
+ALL_SUITES = {"metrics", "robustness", "ood", "forgetting"}
+
+
 def make_evaluator(task: str, kind: str, cfg: Any, labels: dict[str, Any], train_records: list[dict[str, Any]]) -> Any:
+    if task in ("preference", "rl"):
+        from antrenor.evaluation.alignment_eval import AlignedModelEvaluator
+
+        return AlignedModelEvaluator(kind, cfg)
+    if task == "reward":
+        from antrenor.evaluation.alignment_eval import RewardModelEvaluator
+
+        return RewardModelEvaluator(cfg)
     if task == "sft":
         from antrenor.evaluation.sft_eval import SftEvaluator
 
@@ -32,6 +44,11 @@ def make_evaluator(task: str, kind: str, cfg: Any, labels: dict[str, Any], train
     from antrenor.evaluation.lm_eval import LanguageModelEvaluator
 
     return LanguageModelEvaluator(task, cfg)
+
+
+def runs_suite(evaluator: Any, name: str, cfg: Any) -> bool:
+    """Asked for, and meaningful for the evaluator's task (an evaluator may declare the `suites` it supports)."""
+    return name in cfg.suite and name in getattr(evaluator, "suites", ALL_SUITES)
 
 
 def evaluate_model(loaded: Any, evaluator: Any, records: list[dict[str, Any]], ood_records: list[dict[str, Any]] | None,
@@ -46,15 +63,15 @@ def evaluate_model(loaded: Any, evaluator: Any, records: list[dict[str, Any]], o
     result["metrics"] = {name: fn(everything) for name, fn in metric_fns.items()}
     result["_metric_fns"], result["predictions"], result["details"] = metric_fns, rows, details
     evaluator.progress = None
-    if "robustness" in cfg.suite:
+    if runs_suite(evaluator, "robustness", cfg):
         started = time.perf_counter()
         result["robustness"] = robustness(loaded, evaluator, records, kind, cfg, reporter)
         result["seconds"]["robustness"] = round(time.perf_counter() - started, 1)
-    if "ood" in cfg.suite and ood_records:
+    if runs_suite(evaluator, "ood", cfg) and ood_records:
         started = time.perf_counter()
         result["ood"] = out_of_distribution(loaded, evaluator, records, ood_records, kind, cfg)
         result["seconds"]["ood"] = round(time.perf_counter() - started, 1)
-    if "forgetting" in cfg.suite:
+    if runs_suite(evaluator, "forgetting", cfg):
         started = time.perf_counter()
         reporter.info(f"{loaded.label}: forgetting (general text)")
         result["forgetting"] = evaluator.forgetting_figures(loaded)

@@ -13,8 +13,9 @@ from pydantic import Field, model_validator
 
 from antrenor.config import StageConfig, StrictModel
 from antrenor.models.registry import REGISTRY
+from antrenor.training.rl_config import RL_ALGORITHMS, RLConfig
 
-Task = Literal["sft", "classification", "clm", "mlm", "reward", "preference"]
+Task = Literal["sft", "classification", "clm", "mlm", "reward", "preference", "rl"]
 Method = Literal["full", "lora", "qlora", "ia3", "prompt", "freeze"]
 TASK_KINDS = {
     "sft": ("instruction", "chat", "completion"),
@@ -23,7 +24,9 @@ TASK_KINDS = {
     "mlm": ("text",),
     "reward": ("preference",),
     "preference": ("preference", "feedback"),
+    "rl": ("instruction", "chat", "completion", "preference"),  # prompts; their answers serve as references
 }
+TRL_TASKS = ("reward", "preference", "rl")  # trained with TRL's trainers (training/preference.py)
 PREFERENCE_ALGORITHMS = ("dpo", "ipo", "simpo", "orpo", "kto")
 DEFAULT_BETA = {"dpo": 0.1, "ipo": 0.1, "simpo": 2.0, "orpo": 0.1, "kto": 0.1}  # TRL's and the papers' defaults
 DEFAULT_LR = {"full": 2e-5, "freeze": 5e-5, "lora": 1e-4, "qlora": 1e-4, "ia3": 3e-3, "prompt": 3e-3}
@@ -97,7 +100,8 @@ class TrainConfig(StageConfig):
 
     data: str = Field(..., description="A folder written by `antrenor prepare`.")
     model: str = Field(..., description="Model alias, hub id or local folder.")
-    task: Task = Field("sft", description="sft (instruction/chat), classification, clm (continued pre-training), mlm.")
+    task: Task = Field("sft", description="sft (instruction/chat), classification, clm (continued pre-training), mlm, "
+                       "reward (a reward model), preference (DPO/IPO/SimPO/ORPO/KTO), rl (GRPO).")
     method: Method = Field("lora", description="full, lora, qlora, ia3, prompt or freeze.")
     output: str = Field(..., description="Output folder: the model or adapter, checkpoints and reports.")
 
@@ -150,19 +154,25 @@ class TrainConfig(StageConfig):
     ewc: EwcConfig = Field(default_factory=EwcConfig, description="Elastic weight consolidation.")
     replay: ReplayConfig = Field(default_factory=ReplayConfig, description="Replay of general text.")
     preference: PreferenceConfig = Field(default_factory=PreferenceConfig, description="Preference tuning (task preference).")
+    rl: RLConfig = Field(default_factory=RLConfig, description="Online RL with GRPO and declared rewards (task rl).")
     report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
         default_factory=lambda: ["tensorboard"], description="Experiment trackers (W&B and MLflow honour their offline modes).")
 
     @model_validator(mode="before")
     @classmethod
     def _algorithm_as_method(cls, data: Any) -> Any:
-        """`method: dpo` (the CLI's --method dpo) means task preference's algorithm dpo, trained with LoRA."""
-        if isinstance(data, dict) and data.get("method") in PREFERENCE_ALGORITHMS:
-            if data.get("task") not in (None, "preference"):
-                raise ValueError(f"method {data['method']} is a preference algorithm: use it with task preference")
-            preference = dict(data.get("preference") or {})
-            preference["algorithm"] = data["method"]
-            data = {**data, "task": "preference", "method": "lora", "preference": preference}
+        """`method: dpo` (the CLI's --method dpo) means task preference's algorithm dpo, trained with LoRA;
+        `method: grpo` means task rl's algorithm grpo, with LoRA."""
+        if not isinstance(data, dict):
+            return data
+        for task, algorithms in (("preference", PREFERENCE_ALGORITHMS), ("rl", RL_ALGORITHMS)):
+            if data.get("method") in algorithms:
+                if data.get("task") not in (None, task):
+                    raise ValueError(f"method {data['method']} is a{'n' if task == 'rl' else ''} {task} algorithm: "
+                                     f"use it with task {task}")
+                settings = dict(data.get(task) or {})
+                settings["algorithm"] = data["method"]
+                data = {**data, "task": task, "method": "lora", task: settings}
         return data
 
     @model_validator(mode="after")
@@ -171,11 +181,23 @@ class TrainConfig(StageConfig):
             raise ValueError(f"effective_batch_size {self.effective_batch_size} must be a multiple of batch_size {self.batch_size}")
         if self.task == "mlm" and self.method in ("prompt", "qlora"):
             raise ValueError(f"method {self.method} is not supported for mlm; use full, lora, ia3 or freeze")
-        if self.task in ("reward", "preference") and self.method in ("prompt", "ia3", "qlora"):
+        if self.task in TRL_TASKS and self.method in ("prompt", "ia3", "qlora"):
             raise ValueError(f"method {self.method} is not supported for task {self.task}: use lora, full or freeze")
+        if self.task == "rl":
+            self._check_rl()
         if self.replay.fraction and self.task not in ("sft", "clm"):
             raise ValueError("replay mixes general text into language-model training: use it with task sft or clm")
         return self
+
+    def _check_rl(self) -> None:
+        if not self.rl.rewards:
+            raise ValueError("task rl needs at least one reward under rl.rewards, e.g. {type: model, model: DIR} (a "
+                             "`train --task reward` output), {type: length, max: 40}, {type: regex, pattern: ...}, "
+                             "{type: reference}; or --reward-model DIR on the command line")
+        group = self.rl.num_generations
+        if self.effective_batch_size % group:
+            raise ValueError(f"task rl: effective_batch_size {self.effective_batch_size} counts completions and must be "
+                             f"a multiple of rl.num_generations {group} (each prompt's group is scored together)")
 
     @model_validator(mode="after")
     def _check_sharding(self) -> "TrainConfig":

@@ -27,7 +27,7 @@ from antrenor.data.kinds import to_messages
 from antrenor.training.config import TrainConfig
 from antrenor.training.data import PreparedData
 
-PREFERENCE_TASKS = ("reward", "preference")
+PREFERENCE_TASKS = ("reward", "preference", "rl")  # the tasks TRL's trainers train (rl: training/rl.py)
 REFERENCE_FREE = ("simpo", "orpo")
 
 
@@ -35,7 +35,7 @@ def conversational(records: list[dict[str, Any]], kind: str, algorithm: str | No
     """Prepared preference/feedback records in TRL's conversational format (the chat template applies)."""
     rows = []
     for record in records:
-        prompt = _prompt_messages(record["prompt"])
+        prompt = prompt_messages(record["prompt"])
         if kind == "feedback":
             rows.append({"prompt": prompt, "completion": _answer(record["completion"]), "label": bool(record["label"])})
         elif algorithm == "kto":  # KTO learns from good and bad examples: each pair gives one of each
@@ -46,7 +46,7 @@ def conversational(records: list[dict[str, Any]], kind: str, algorithm: str | No
     return rows
 
 
-def _prompt_messages(prompt: Any) -> list[dict[str, str]]:
+def prompt_messages(prompt: Any) -> list[dict[str, str]]:
     if isinstance(prompt, list):
         return prompt
     return to_messages({"prompt": prompt, "completion": ""}, "completion")[:1]
@@ -62,6 +62,10 @@ def setup_preference_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
 
     if sft.ensure_chat_template(tokenizer):
         reporter.warn("the tokenizer has no chat template: using plain ChatML (saved with the model)")
+    if cfg.task == "rl":
+        from antrenor.training.rl import setup_rl_task
+
+        return setup_rl_task(cfg, data, tokenizer, reporter)
     algorithm = cfg.preference.algorithm if cfg.task == "preference" else None
     if cfg.task == "reward" and data.kind != "preference":
         from antrenor.errors import ConfigError
@@ -95,7 +99,7 @@ def build_preference_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task:
 
     from antrenor.training.trainer_setup import training_arguments, training_callbacks
 
-    trainer_class, config_class, settings = _trainer_for(cfg)
+    trainer_class, config_class, settings, trainer_inputs = _trainer_for(cfg, tokenizer)
     peft_config = None
     if hasattr(model, "peft_config"):
         # TRL wraps the base itself when given the adapter config, and then takes the base with the adapter switched
@@ -105,39 +109,48 @@ def build_preference_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, task:
     # TRL tokenizes the rows itself, and its collators pad: no length grouping or packing of ours
     # KTO compares each example with its batch neighbours, so it needs the data in a fixed (pre-shuffled) order
     order = "sequential" if cfg.task == "preference" and cfg.preference.algorithm == "kto" else "random"
+    if cfg.task == "rl" and cfg.metric is None:
+        cfg = cfg.model_copy(update={"metric": "reward"})  # GRPO's loss says little; the validation reward does
     args = training_arguments(cfg, task, reporter, arguments_class=config_class, train_sampling_strategy=order,
-                              max_length=cfg.max_length, **settings)
+                              **settings)
     trainer = trainer_class(
         model=model, args=args, processing_class=tokenizer,
         train_dataset=datasets.Dataset.from_list(task.train_features),
         eval_dataset=datasets.Dataset.from_list(task.eval_features) if task.eval_features else None,
-        callbacks=training_callbacks(cfg, args, reporter, extra_callbacks), peft_config=peft_config,
+        callbacks=training_callbacks(cfg, args, reporter, extra_callbacks), peft_config=peft_config, **trainer_inputs,
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
 
 
-def _trainer_for(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
-    """The TRL trainer and config class for the task/algorithm, and the config keys antrenor sets."""
+def _trainer_for(cfg: TrainConfig, tokenizer: Any) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """The TRL trainer and config class for the task/algorithm, the config keys antrenor sets, and the trainer's
+    other inputs."""
+    if cfg.task == "rl":
+        from antrenor.training.rl import grpo_trainer
+
+        return grpo_trainer(cfg, tokenizer)
+    length = {"max_length": cfg.max_length}
     if cfg.task == "reward":
         from trl import RewardConfig, RewardTrainer
 
-        return RewardTrainer, RewardConfig, {"disable_dropout": True}
+        return RewardTrainer, RewardConfig, {"disable_dropout": True, **length}, {}
     settings = cfg.preference
     beta = settings.resolved_beta
     if settings.algorithm in ("dpo", "ipo"):
         from trl import DPOConfig, DPOTrainer
 
-        return DPOTrainer, DPOConfig, {"beta": beta, "loss_type": ["sigmoid" if settings.algorithm == "dpo" else "ipo"]}
+        loss = ["sigmoid" if settings.algorithm == "dpo" else "ipo"]
+        return DPOTrainer, DPOConfig, {"beta": beta, "loss_type": loss, **length}, {}
     if settings.algorithm == "simpo":
         from trl.experimental.cpo import CPOConfig, CPOTrainer
 
         return CPOTrainer, CPOConfig, {"beta": beta, "loss_type": "simpo", "cpo_alpha": 0.0,
-                                       "simpo_gamma": settings.simpo_gamma}
+                                       "simpo_gamma": settings.simpo_gamma, **length}, {}
     if settings.algorithm == "orpo":
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-        return ORPOTrainer, ORPOConfig, {"beta": beta}
+        return ORPOTrainer, ORPOConfig, {"beta": beta, **length}, {}
     from trl import KTOConfig, KTOTrainer
 
-    return KTOTrainer, KTOConfig, {"beta": beta}
+    return KTOTrainer, KTOConfig, {"beta": beta, **length}, {}

@@ -9,7 +9,7 @@ from antrenor.console import Reporter
 from antrenor.models.loading import load_pretrained
 from antrenor.training import classify, pretrain, quantize, sft
 from antrenor.training.collate import PackedCollator, PaddedCollator
-from antrenor.training.config import TrainConfig
+from antrenor.training.config import TRL_TASKS, TrainConfig
 from antrenor.training.data import PreparedData, reference_lines
 from antrenor.training.precision import use_bf16
 
@@ -34,7 +34,7 @@ def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: R
         tokenizer.pad_token = tokenizer.eos_token  # causal LMs often ship without a pad token
     if cfg.task == "classification":
         return _setup_classification(cfg, data, tokenizer, reporter)
-    if cfg.task in ("reward", "preference"):
+    if cfg.task in TRL_TASKS:
         from antrenor.training.preference import setup_preference_task
 
         return setup_preference_task(cfg, data, tokenizer, reporter)
