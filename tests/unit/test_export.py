@@ -154,3 +154,31 @@ def test_cli_export(tmp_path, sft_lora, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert payload["checks"]["onnx"]["max_abs_logit_difference"] <= 1e-3
     assert (tmp_path / "out" / "model.onnx").is_file()
+
+
+def test_reward_adapter_exports_a_one_output_model_with_the_same_scores(tmp_path, tiny_llama_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from antrenor.evaluation.loading import load_judge
+    from tests.conftest import write_jsonl
+
+    rows = [{"prompt": f"w{20 + i} w{40 + i}", "chosen": f"w1 w2 w{60 + i}", "rejected": f"w7 w8 w{60 + i}"}
+            for i in range(30)]
+    from antrenor import prepare
+
+    prepare({"input": [str(write_jsonl(tmp_path / "pairs.jsonl", rows))], "output": str(tmp_path / "data"),
+             "dedup": {"near": False}})
+    train({"data": str(tmp_path / "data"), "model": str(tiny_llama_dir), "task": "reward", "method": "lora",
+           "output": str(tmp_path / "rm"), "max_steps": 3, "batch_size": 4, "effective_batch_size": 4, "lr": 1e-2,
+           "report_to": [], "bf16": False})
+    export({"model": str(tmp_path / "rm"), "output": str(tmp_path / "merged")})
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    assert merged.config.num_labels == 1
+    adapter = load_judge(str(tmp_path / "rm"), trust_remote_code=False, allow_pickle=False).model
+    ids = torch.tensor([tokenizer.apply_chat_template([{"role": "user", "content": "w30 w31"},
+                                                       {"role": "assistant", "content": "w1 w2 w3"}], tokenize=True,
+                                                      return_dict=False)])
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids).logits, adapter(input_ids=ids).logits, atol=1e-5, rtol=1e-4)

@@ -18,7 +18,8 @@ import yaml
 from antrenor.models.registry import REGISTRY
 
 PIPELINE_TAGS = {"sft": "text-generation", "clm": "text-generation", "classification": "text-classification",
-                 "mlm": "fill-mask"}
+                 "mlm": "fill-mask", "preference": "text-generation", "rl": "text-generation",
+                 "reward": "text-classification"}
 HUB_LICENSES = {"Apache-2.0": "apache-2.0", "MIT": "mit", "CC BY-NC 4.0": "cc-by-nc-4.0", "Gemma": "gemma",
                 "Llama 3.1 Community": "llama3.1", "Llama 3.2 Community": "llama3.2"}
 KNOWN_LIMITATIONS = [
@@ -66,7 +67,7 @@ def write_model_card(output: Path, manifest: dict[str, Any], train_config: dict[
 
 def _usage(output: Path, task: str) -> list[str]:
     lines = ["## How to use", "", "```python"]
-    if task in ("sft", "clm"):
+    if task in ("sft", "clm", "preference", "rl"):
         lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
                   f'model = AutoModelForCausalLM.from_pretrained("{output.name}")',
                   f'tokenizer = AutoTokenizer.from_pretrained("{output.name}")',

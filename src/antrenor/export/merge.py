@@ -55,7 +55,7 @@ def load_source(folder: str | Path, *, trust_remote_code: bool = False, allow_pi
         raise ConfigError(f"{folder}: its manifest names task {task!r}; export supports {', '.join(HEADS)}")
     labels = read_labels(folder)
     kwargs: dict[str, Any] = {"dtype": torch.float32}
-    if task == "classification" and labels:
+    if task in ("classification", "reward") and labels:  # the head's size: an adapter's base must match it
         kwargs.update({k: labels[k] for k in ("problem_type", "num_labels", "id2label", "label2id") if k in labels})
     adapter_type, base_name = None, None
     if (folder / "adapter_config.json").is_file():

@@ -149,30 +149,21 @@ def _load(source: str, task: str, trust_remote_code: bool, allow_pickle: bool) -
 
 
 class RewardModelScore:
-    """A reward model's score of the whole conversation, rendered with the reward model's own chat template."""
+    """A reward model's score of the whole conversation, rendered with the reward model's own chat template: the
+    same loading and scoring as `antrenor eval --judge`, so training and evaluation see the same rewards."""
 
     __name__ = "reward_model"
 
     def __init__(self, source: str, *, trust_remote_code: bool = False, allow_pickle: bool = False):
-        loaded = _load(source, "reward", trust_remote_code, allow_pickle)
+        from antrenor.evaluation.loading import load_judge
+
+        loaded = load_judge(source, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
-        if self.model.config.num_labels != 1:
-            raise ConfigError(f"{source} has {self.model.config.num_labels} outputs; a reward model has one "
-                              "(train one with `antrenor train --task reward`)")
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if self.model.config.pad_token_id is None:
-            self.model.config.pad_token_id = self.tokenizer.pad_token_id
 
     def __call__(self, prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
-        texts = [self._render(p, c) for p, c in zip(prompts, completions)]
-        # the template already holds the special tokens, as when TRL's RewardTrainer tokenized the pairs
-        return _batched_logits(self.model, self.tokenizer, texts, lambda logits: logits[:, 0], special_tokens=False)
+        from antrenor.evaluation.preference_eval import reward_scores
 
-    def _render(self, prompt: Any, completion: Any) -> str:
-        if isinstance(prompt, list):
-            return self.tokenizer.apply_chat_template(prompt + completion, tokenize=False)
-        return prompt + completion
+        return reward_scores(self.model, self.tokenizer, prompts, completions, SCORING_BATCH, MAX_SCORED_TOKENS)
 
 
 class ClassifierScore:
@@ -196,17 +187,16 @@ class ClassifierScore:
             scores = logits.sigmoid() if self.multi_label else logits.softmax(-1)
             return scores[:, self.index]
 
-        return _batched_logits(self.model, self.tokenizer, texts, probability, special_tokens=True)
+        return _batched_logits(self.model, self.tokenizer, texts, probability)
 
 
 @torch.inference_mode()
-def _batched_logits(model: Any, tokenizer: Any, texts: list[str], pick: Callable[[torch.Tensor], torch.Tensor], *,
-                    special_tokens: bool) -> list[float]:
-    """Scores of texts, a batch at a time, right-padded (sequence classifiers read the last non-pad token)."""
+def _batched_logits(model: Any, tokenizer: Any, texts: list[str], pick: Callable[[torch.Tensor], torch.Tensor]) -> list[float]:
+    """Classifier scores of texts, a batch at a time, right-padded (classifiers read the last non-pad token)."""
     scores: list[float] = []
     longest = min(tokenizer.model_max_length, MAX_SCORED_TOKENS)
     for start in range(0, len(texts), SCORING_BATCH):
         batch = tokenizer(texts[start:start + SCORING_BATCH], return_tensors="pt", padding=True, truncation=True,
-                          max_length=longest, padding_side="right", add_special_tokens=special_tokens)
+                          max_length=longest, padding_side="right")
         scores.extend(float(x) for x in pick(model(**batch).logits.float()))
     return scores
