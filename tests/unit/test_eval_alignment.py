@@ -207,3 +207,15 @@ def test_a_judge_outside_preference_and_rl_is_refused_before_loading(tmp_path, c
     with pytest.raises(ConfigError, match="task reward is scored on held-out preference pairs"):
         evaluate({"models": [str(tiny_llama_dir)], "task": "reward", "data": str(sft_data), "output": str(tmp_path / "d")})
     assert not (tmp_path / "a" / "metrics.json").exists()
+
+
+def test_terminal_lines_give_margin_change_and_win_rate():
+    from antrenor.evaluation.alignment_report import win_rate_lines
+
+    summary = {"models": {"base": {}, "dpo": {"alignment_vs_base": {
+        "margin_change": {"mean": 0.944, "ci95": [0.533, 1.411], "p_value": 0.002, "rose_share": 0.71875, "pairs": 32},
+        "win_rate": {"value": 0.515625, "ci95": [0.375, 0.65625], "wins": 12, "ties": 9, "losses": 11, "p_value": 1.0}}}}}
+    lines = win_rate_lines(summary)
+    assert lines[0] == ("dpo vs base: margin log p(chosen) - log p(rejected) +0.944 nats per held-out pair "
+                        "(95 % CI +0.533 to +1.411; p 0.002); rose on 72% of 32 pairs")
+    assert lines[1].startswith("dpo vs base: win rate 0.52 (95 % CI 0.38-0.66; 12 wins, 9 ties, 11 losses")

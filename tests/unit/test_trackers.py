@@ -30,7 +30,7 @@ def test_wandb_offline_run_holds_the_training_figures(sft_data, tiny_llama_dir, 
     logged = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     evals = [row["eval_loss"] for row in logged if "eval_loss" in row]
     assert [row["eval/loss"] for row in history if "eval/loss" in row] == pytest.approx(evals)
-    assert len(evals) == 3  # steps 2 and 4, and the final evaluation after training
+    assert len(evals) == 2  # steps 2 and 4; the final figures are step 4's (the model kept), not a second pass
     assert max(row.get("train/global_step", 0) for row in history) == 4
     assert records[-1].WhichOneof("record_type") == "exit" and records[-1].exit.exit_code == 0
     assert wandb.run is None  # finished, so a later run in the same process starts clean

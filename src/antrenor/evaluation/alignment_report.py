@@ -136,9 +136,14 @@ def alignment_curve_blocks(label: str, entry: dict[str, Any]) -> list[tuple[str,
 
 
 def win_rate_lines(summary: dict[str, Any]) -> list[str]:
-    """One terminal line per tuned model that a judge compared with the base."""
+    """Terminal lines per tuned model: its held-out margin change and its judged win rate against the base."""
     lines = []
     for label, entry in summary["models"].items():
+        margin = entry.get("alignment_vs_base", {}).get("margin_change")
+        if margin:
+            lines.append(f"{label} vs base: margin log p(chosen) - log p(rejected) {margin['mean']:+.3f} nats per held-out "
+                         f"pair (95 % CI {margin['ci95'][0]:+.3f} to {margin['ci95'][1]:+.3f}; p {margin['p_value']:.3g}); "
+                         f"rose on {margin['rose_share']:.0%} of {margin['pairs']} pairs")
         wins = entry.get("alignment_vs_base", {}).get("win_rate")
         if wins:
             lines.append(f"{label} vs base: win rate {wins['value']:.2f} (95 % CI {wins['ci95'][0]:.2f}-{wins['ci95'][1]:.2f}; "

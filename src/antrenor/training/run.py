@@ -78,7 +78,7 @@ def _train_and_save(cfg, output, data, task, tokenizer, model, trainable, total,
 
     metrics = dict(train_output.metrics)
     if task.eval_features and not interrupted:
-        metrics.update(trainer.evaluate())
+        metrics.update(_final_evaluation(trainer))
     if interrupted:
         reporter.warn(f"interrupted at step {trainer.state.global_step}: a checkpoint was saved; continue with --resume")
     elif task.language_model and task.head == "causal-lm":
@@ -88,6 +88,17 @@ def _train_and_save(cfg, output, data, task, tokenizer, model, trainable, total,
     if trainer.is_world_process_zero():
         _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, total, metrics, interrupted)
     return trainer, metrics, interrupted
+
+
+def _final_evaluation(trainer: Any) -> dict[str, Any]:
+    """The evaluation of the model training ended with: the one logged at the last step when that model is the one
+    kept (GRPO samples completions to evaluate: a second pass would cost minutes on CPU), else a new one."""
+    state = trainer.state
+    last = next((row for row in reversed(state.log_history) if "eval_loss" in row or "eval_reward" in row), None)
+    kept_last = state.best_model_checkpoint is None or state.best_model_checkpoint.endswith(f"-{state.global_step}")
+    if last is not None and last.get("step") == state.global_step and kept_last:
+        return {key: value for key, value in last.items() if key.startswith("eval_")}
+    return trainer.evaluate()
 
 
 def _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, total, metrics, interrupted) -> None:
