@@ -214,3 +214,33 @@ def test_cli_create_then_report_before_any_rating(tmp_path, capsys):
     summary = json.loads(open(paths["json"]).read())
     assert summary["counts"]["ratings"] == 0 and "no ratings yet" in open(paths["html"]).read().lower()
     assert main(["human", "create", "--predictions", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "u")]) == 2
+
+
+def test_cli_serve_runs_the_app_on_its_port(task, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.unit.serve_process import REPO, free_port
+
+    port = free_port()
+    with (tmp_path / "serve.out").open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "antrenor", "human", "serve", str(task.folder), "--port",
+                                    str(port)], cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/r/{task.raters['ana']}", follow_redirects=True)
+                break
+            except httpx.ConnectError:
+                assert process.poll() is None and time.time() < deadline, (tmp_path / "serve.out").read_text()
+                time.sleep(0.2)
+        assert response.status_code == 200 and "Răspunsul A" in response.text
+        printed = (tmp_path / "serve.out").read_text()
+        assert f"/r/{task.raters['mihai']}" in printed  # the links to hand out
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
