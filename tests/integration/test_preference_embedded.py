@@ -48,11 +48,13 @@ def reward_model(tmp_path_factory):
     return result
 
 
+@pytest.mark.xdist_group("reward-model")  # one worker trains the shared reward model once (--dist loadgroup)
 def test_reward_model_ranks_held_out_pairs_better_than_chance(reward_model):
     accuracy = reward_accuracy(reward_model.model, load_tokenizer("smollm2-135m-instruct"), HELD_OUT)
     assert accuracy >= 12 / 16, f"pairwise accuracy {accuracy:.2f} on 16 held-out pairs"
 
 
+@pytest.mark.xdist_group("reward-model")
 def test_grpo_against_the_reward_model_wins_on_held_out_prompts(tmp_path, reward_model):
     """GRPO from the reward model's scores; its greedy answers to unseen prompts, judged by that reward model,
     beat the base's. (The judge is the training reward: this checks that GRPO optimizes it, not that the

@@ -29,11 +29,15 @@ def _prepare(cfg, reporter: Reporter) -> StageRun:
     return StageRun(report=result.report_html, summary=f"{result.kind}: {splits}; {result.rejected} rejected")
 
 
+# what a run's summary shows of training: losses, classification scores, and the preference / RL figures
+SUMMARY_FIGURES = ("eval_loss", "eval_accuracy", "eval_f1", "train_loss", "eval_rewards/margins", "eval_reward", "eval_kl")
+
+
 def _train(cfg, reporter: Reporter) -> StageRun:
     from antrenor.training.run import train
 
     result = train(cfg, reporter)
-    shown = [(k, v) for k, v in result.metrics.items() if k in ("eval_loss", "eval_accuracy", "eval_f1", "train_loss")]
+    shown = [(k, v) for k, v in result.metrics.items() if k in SUMMARY_FIGURES]
     summary = ", ".join(f"{k} {v:.4g}" for k, v in shown)
     summary += f"; {result.trainable_parameters:,} trainable ({100 * result.trainable_parameters / result.total_parameters:.2f} %)"
     curves = Path(result.output) / "training_curves.png"
