@@ -102,5 +102,5 @@ def rl_problems(cfg: TrainConfig) -> list[str]:
             try:
                 import_function(spec.function)
             except ConfigError as error:
-                problems.append(" ".join([error.message, *error.problems]))
+                problems.append("; ".join([error.message, *error.problems]))
     return problems
