@@ -49,10 +49,11 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from antrenor.evaluation.generate import generate_answers, prompt_ids
+    from antrenor.models.chat import prompt_ids
     from antrenor.models.embedded import smollm2_folder
+    from antrenor.models.generation import generate_answers
+    from antrenor.models.precision import cpu_supports_bf16
     from antrenor.models.registry import load_tokenizer
-    from antrenor.training.precision import cpu_supports_bf16
 
     dtype = torch.float32 if args.fp32 or not cpu_supports_bf16() else torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(smollm2_folder(), dtype=dtype).eval()

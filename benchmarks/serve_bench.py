@@ -51,7 +51,7 @@ def runtimes(export_dir: Path) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from antrenor.export.onnx_runtime import OnnxClassifier
+    from antrenor.models.onnx_runtime import OnnxClassifier
 
     model = AutoModelForSequenceClassification.from_pretrained(export_dir).eval()
 
@@ -124,9 +124,8 @@ def load_test(url: str, texts: list[str], requests: int, clients: int) -> dict:
 def measure_server(export_dir: Path, backend_model: str, backend: str, texts: list[str], requests: int,
                    clients: int) -> dict:
     sys.path.insert(0, str(REPO))
+    from antrenor.records.request_log import RequestLog
     from tests.unit.serve_process import ServerProcess
-
-    from antrenor.serve.store import RequestLog
 
     with tempfile.TemporaryDirectory() as folder:
         server = ServerProcess(Path(backend_model), Path(folder), "--backend", backend).wait_ready(180)

@@ -163,8 +163,8 @@ def run_trl(steps: int, workdir: Path) -> dict:
     import peft
     from trl import SFTConfig, SFTTrainer
 
-    from antrenor.data.kinds import to_messages
     from antrenor.models.embedded import smollm2_folder
+    from antrenor.records.kinds import to_messages
 
     messages = [{"messages": to_messages(r, "instruction")} for r in title_examples()]
     args = SFTConfig(output_dir=str(workdir / "trl"), use_cpu=True, max_steps=steps, logging_steps=1,

@@ -42,7 +42,7 @@ def main() -> None:
 
     from antrenor import export, monitor, prepare, train
     from antrenor.console import Reporter
-    from antrenor.serve.store import RequestLog
+    from antrenor.records.request_log import RequestLog
     from tests.unit.serve_process import ServerProcess
 
     out, reporter, started = args.output, Reporter("rich"), time.perf_counter()

@@ -62,7 +62,7 @@ TINY_WORDS = "[UNK] [PAD] <|user|> <|assistant|> <|system|> <|end|> [CLS] [SEP] 
 
 def tiny_word_tokenizer():
     """Word-level tokenizer over w0..w99 with chat roles, EOS, and BERT's special tokens."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(TINY_WORDS)}, unk_token="[UNK]"))

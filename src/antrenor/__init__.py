@@ -36,17 +36,19 @@ def tune(pipeline: Any, reporter: Any = None, **options: Any):
 
 
 def evaluate(config: Any, reporter: Any = None):
-    """Run the eval stage; see antrenor.evaluation.config.EvalConfig."""
-    from antrenor.evaluation.run import evaluate as run_evaluate
+    """Run the eval stage (cross-validation with `cv`; raw OOD files prepared first); see
+    antrenor.evaluation.config.EvalConfig."""
+    from antrenor.pipeline.evaluate import evaluate as run_evaluate
 
     return run_evaluate(config, reporter)
 
 
 def monitor(config: Any, reporter: Any = None):
-    """Run the drift monitor once; see antrenor.serve.monitor.MonitorConfig (result.exit_code: 0, 3 drift, 4 retrained)."""
-    from antrenor.serve.monitor import monitor as run_monitor
+    """Run the drift monitor once, retraining on drift when its config asks; see antrenor.monitoring.config.MonitorConfig
+    (result.exit_code: 0, 3 drift, 4 retrained)."""
+    from antrenor.pipeline.retrain import monitor_and_retrain
 
-    return run_monitor(config, reporter)
+    return monitor_and_retrain(config, reporter)
 
 
 def export(config: Any, reporter: Any = None):

@@ -11,7 +11,7 @@ import sys
 import traceback
 
 from antrenor.config import describe_fields, load_config, merged_keys
-from antrenor.console import Reporter
+from antrenor.console import reporter_for
 from antrenor.errors import AntrenorError
 
 
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--push-to-hub", metavar="REPO", dest="push_to_hub", help="upload to this Hugging Face Hub repo")
     export.set_defaults(run=_run_export)
 
-    from antrenor.serve.monitor import MonitorConfig
+    from antrenor.monitoring.config import MonitorConfig
 
     monitor = verbs.add_parser(
         "monitor", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -205,15 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reporter(args: argparse.Namespace) -> Reporter:
-    return Reporter("json" if args.json else "quiet" if args.quiet else "rich")
-
-
 def _run_pipeline(args: argparse.Namespace) -> int:
     from antrenor.pipeline.run import run_pipeline
 
     _quiet_model_libraries()
-    return run_pipeline(args.pipeline, args.overrides, args.force, _reporter(args), serve=args.serve).exit_code
+    return run_pipeline(args.pipeline, args.overrides, args.force, reporter_for(args), serve=args.serve).exit_code
 
 
 def _run_init(args: argparse.Namespace) -> int:
@@ -233,7 +229,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
     flags = {"input": args.input, "output": args.output, "kind": args.kind, "lang": args.lang,
              "model": args.model, "seed": args.seed, "strict": args.strict}
     cfg = load_config(PrepareConfig, args.config, args.overrides, flags)
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     result = prepare(cfg, reporter)
     summary = result.summary
     reporter.table("splits", ["split", "records"], [[k, v] for k, v in summary["splits"].items()])
@@ -279,7 +275,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from antrenor.training.run import train
 
     cfg = load_config(TrainConfig, args.config, args.overrides, train_flags(args))
-    reporter = process_reporter(_reporter(args))  # one voice for N launched processes
+    reporter = process_reporter(reporter_for(args))  # one voice for N launched processes
     launch = LaunchOptions(args.num_processes, args.num_machines, args.machine_rank, args.main_process_ip,
                            args.main_process_port, args.accelerate_config)
     if args.launcher != "none" or launch.given():
@@ -301,7 +297,7 @@ def _run_tune(args: argparse.Namespace) -> int:
 
     overrides = {"trials": args.trials, "metric": args.metric, "direction": args.direction, "output": args.output,
                  "timeout": args.timeout}
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     _quiet_model_libraries()
     quiet_optuna()
     result = tune(args.pipeline, reporter, overrides=overrides)
@@ -325,15 +321,15 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from antrenor.evaluation.config import EvalConfig
     from antrenor.evaluation.alignment_report import win_rate_lines
+    from antrenor.evaluation.config import EvalConfig
     from antrenor.evaluation.report import headline_rows
-    from antrenor.evaluation.run import evaluate
+    from antrenor.pipeline.evaluate import evaluate
 
     flags = {"models": args.models, "base": args.base, "data": args.data, "output": args.output, "split": args.split,
              "suite": args.suite.split(",") if args.suite else None, "ood": args.ood, "cv": args.cv, "judge": args.judge}
     cfg = load_config(EvalConfig, args.config, args.overrides, flags)
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     _quiet_model_libraries()
     result = evaluate(cfg, reporter)
     summary = result.metrics
@@ -355,7 +351,7 @@ def _run_export(args: argparse.Namespace) -> int:
     flags = {"model": args.model, "output": args.output, "format": args.format, "quantize": args.quantize,
              "eval": args.eval, "push_to_hub": args.push_to_hub}
     cfg = load_config(ExportConfig, args.config, args.overrides, flags)
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     _quiet_model_libraries()
     result = export(cfg, reporter)
     rows = [[name, check_summary(check)] for name, check in result.checks.items() if isinstance(check, dict)]
@@ -366,14 +362,15 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_monitor(args: argparse.Namespace) -> int:
-    from antrenor.serve.monitor import MonitorConfig, monitor
+    from antrenor.monitoring.config import MonitorConfig
+    from antrenor.pipeline.retrain import monitor_and_retrain
 
     flags = {"log": args.log, "reference": args.reference, "output": args.output, "since": args.since,
              "retrain": args.retrain}
     cfg = load_config(MonitorConfig, args.config, args.overrides, flags)
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     _quiet_model_libraries()
-    result = monitor(cfg, reporter)
+    result = monitor_and_retrain(cfg, reporter)
     rows = [[s.name, "–" if s.statistic is None else f"{s.statistic:.3g}", f"{s.threshold:g}",
              "–" if s.p_value is None else f"{s.p_value:.3g}", s.verdict] for s in result.signals]
     reporter.table("drift", ["signal", "statistic", "threshold", "p-value", "verdict"], rows)
@@ -392,7 +389,7 @@ def _run_serve(args: argparse.Namespace) -> int:
              "api_key": args.api_key or os.environ.get("ANTRENOR_API_KEY") or None, "log_db": args.log_db}
     cfg = load_config(ServeConfig, args.config, args.overrides, flags)
     _quiet_model_libraries()
-    serve(cfg, _reporter(args))
+    serve(cfg, reporter_for(args))
     return 0
 
 
@@ -447,7 +444,7 @@ def _run_models(args: argparse.Namespace) -> int:
 
     text = " ".join(getattr(args, "text", None) or []) or args.search
     entries = search_models(text) if text else list(REGISTRY.values())
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     rows = [[e.alias, e.hub_id, e.family, f"{e.params_millions:g}M", e.license, e.languages, "yes" if e.embedded else "no"]
             for e in entries]
     if text and not rows:
@@ -464,7 +461,7 @@ def _run_models_estimate(args: argparse.Namespace) -> int:
 
     estimate = estimate_memory(args.model, task=args.task, method=args.method, seq_len=args.seq_len, batch_size=args.batch,
                                lora_r=args.lora_r, gradient_checkpointing=args.gradient_checkpointing, bf16=not args.fp32)
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     reporter.info(f"[bold]{estimate.model}[/]: {estimate.architecture}, {estimate.parameters / 1e6:,.1f}M parameters; "
                   f"{estimate.task} with {estimate.method} ({estimate.trainable_parameters:,} trainable), "
                   f"{estimate.seq_len} tokens x micro-batch {estimate.batch_size}")
@@ -490,7 +487,7 @@ def _run_models_recommend(args: argparse.Namespace) -> int:
     from antrenor.models.recommend import recommend
 
     result = recommend(args.task, args.memory, lang=args.lang, method=args.method, seq_len=args.seq_len)
-    reporter = _reporter(args)
+    reporter = reporter_for(args)
     rows = [[rank, p.alias, p.estimate.method, p.estimate.batch_size, "yes" if p.estimate.gradient_checkpointing else "no",
              format_bytes(p.estimate.training.total), f"{p.estimate.training.total / result.memory:.0%}"]
             for rank, p in enumerate(result.picks, 1)]

@@ -95,3 +95,8 @@ class ProgressTask:
     def update(self, **fields: Any) -> None:
         if self._bar is not None:
             self._bar.update(self._task_id, **fields)
+
+
+def reporter_for(args: Any) -> Reporter:
+    """The reporter a command's --json / --quiet flags ask for (rich output otherwise)."""
+    return Reporter("json" if args.json else "quiet" if args.quiet else "rich")

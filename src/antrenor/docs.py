@@ -19,9 +19,9 @@ def stage_configs() -> list[type]:
     from antrenor.data.config import PrepareConfig
     from antrenor.evaluation.config import EvalConfig
     from antrenor.export.config import ExportConfig
+    from antrenor.monitoring.config import MonitorConfig
     from antrenor.pipeline.config import RunConfig
     from antrenor.serve.config import ServeConfig
-    from antrenor.serve.monitor import MonitorConfig
     from antrenor.training.config import TrainConfig
     from antrenor.tuning.config import TuneConfig
 

@@ -44,6 +44,6 @@ def test_demo_classifier_exported_served_logged_and_monitored(classification_dem
 
 
 def _rows(log_db):
-    from antrenor.serve.store import RequestLog
+    from antrenor.records.request_log import RequestLog
 
     return RequestLog(log_db).rows()

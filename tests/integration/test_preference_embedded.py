@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from antrenor import prepare, train
-from antrenor.evaluation.preference_eval import pair_margins, reward_accuracy
+from antrenor.models.pair_scoring import pair_margins, reward_accuracy
 from antrenor.models.registry import load_tokenizer
 from tests.conftest import DEMO, read_jsonl, write_jsonl
 
@@ -59,10 +59,11 @@ def test_grpo_against_the_reward_model_wins_on_held_out_prompts(tmp_path, reward
     """GRPO from the reward model's scores; its greedy answers to unseen prompts, judged by that reward model,
     beat the base's. (The judge is the training reward: this checks that GRPO optimizes it, not that the
     titles got better; the demo's eval adds the held-out margins for that.)"""
-    from antrenor.evaluation.generate import conversation_prompt_ids, generate_answers
-    from antrenor.evaluation.loading import load_judge
-    from antrenor.evaluation.preference_eval import reward_scores
-    from antrenor.training.preference import conversational
+    from antrenor.models.chat import conversation_prompt_ids
+    from antrenor.models.generation import generate_answers
+    from antrenor.models.loading import load_judge
+    from antrenor.models.pair_scoring import reward_scores
+    from antrenor.records.kinds import conversational
 
     data = prepared_pairs(tmp_path, 64)  # 12 steps x 2 prompts: 24 of them are drawn (measured: 14 of 16 won, 3.4 min)
     result = train({"data": str(data), "model": "smollm2-135m-instruct", "method": "grpo", "output": str(tmp_path / "out"),
@@ -81,7 +82,7 @@ def test_grpo_against_the_reward_model_wins_on_held_out_prompts(tmp_path, reward
     def judged(answers):
         return reward_scores(judge.model, judge.tokenizer, prompts, [[{"role": "assistant", "content": a}] for a in answers])
 
-    from antrenor.evaluation.stats import paired_permutation_pvalue
+    from antrenor.reporting.stats import paired_permutation_pvalue
 
     tuned_rewards, base_rewards = judged(tuned), judged(base)
     gain = (sum(tuned_rewards) - sum(base_rewards)) / len(tuned_rewards)

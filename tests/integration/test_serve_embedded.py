@@ -35,7 +35,7 @@ def test_smollm2_answers_through_the_openai_client(smollm2, tmp_path):
         assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == answer
     finally:
         server.stop()
-    from antrenor.serve.store import RequestLog
+    from antrenor.records.request_log import RequestLog
 
     rows = RequestLog(server.log_db).rows()
     assert [r["status"] for r in rows] == [200, 200] and rows[0]["outputs"] == [answer]

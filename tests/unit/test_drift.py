@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from antrenor.data.normalize import TextNormalizer, strip_diacritics
-from antrenor.serve import drift
+from antrenor.monitoring import drift
+from antrenor.records.normalize import TextNormalizer, strip_diacritics
 from tests.conftest import DEMO, read_jsonl
 
 
@@ -49,7 +49,7 @@ def all_signals(reference_rows, production_texts, detect):
 
 @pytest.fixture(scope="module")
 def detect():
-    from antrenor.data.validate import load_language_detector
+    from antrenor.records.language import load_language_detector
 
     found = load_language_detector()
     assert found is not None, "langdetect is a dev dependency"
@@ -167,13 +167,13 @@ def test_mmd_permutation_test_on_synthetic_gaussians_is_seeded():
 
 @pytest.fixture(scope="module")
 def minilm():
-    from antrenor.serve.monitor import load_encoder
+    from antrenor.monitoring.run import load_encoder
 
     return load_encoder("minilm-l6")
 
 
 def embed(minilm, texts_):
-    from antrenor.evaluation.scoring import mean_pooled_embeddings
+    from antrenor.models.scoring import mean_pooled_embeddings
 
     return mean_pooled_embeddings(*minilm, texts_, max_length=64)
 

@@ -50,7 +50,7 @@ def _within(figure):
 
 def test_dpo_eval_compares_margins_and_judged_answers_with_the_base(tmp_path, dpo_model, reward_model,
                                                                      unmerged_reward_model, preference_data):  # noqa: F811
-    from antrenor.evaluation.preference_eval import reward_scores
+    from antrenor.models.pair_scoring import reward_scores
 
     result = evaluate({"models": [str(dpo_model)], "data": str(preference_data), "output": str(tmp_path / "eval"),
                        "judge": str(reward_model), "suite": ["metrics"], "max_new_tokens": 4, "bootstrap_samples": 200})
@@ -107,7 +107,7 @@ def test_dpo_eval_compares_margins_and_judged_answers_with_the_base(tmp_path, dp
 
 def test_reward_eval_gives_the_pairwise_accuracy_computed_directly(tmp_path, reward_model, unmerged_reward_model,
                                                                    preference_data):  # noqa: F811
-    from antrenor.evaluation.preference_eval import pair_rewards
+    from antrenor.models.pair_scoring import pair_rewards
 
     result = evaluate({"models": [str(reward_model)], "data": str(preference_data), "output": str(tmp_path / "eval"),
                        "bootstrap_samples": 200})
@@ -148,8 +148,8 @@ def test_rl_eval_on_instruction_data_judges_answers_without_margins(tmp_path, sf
 def test_batched_scores_equal_one_at_a_time(tiny_llama_dir, reward_model, preference_data):  # noqa: F811
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from antrenor.evaluation.loading import load_judge
-    from antrenor.evaluation.preference_eval import pair_log_probs, pair_rewards
+    from antrenor.models.loading import load_judge
+    from antrenor.models.pair_scoring import pair_log_probs, pair_rewards
 
     records = read_jsonl(preference_data / "train.jsonl")[:7]
     records[0] = {**records[0], "chosen": records[0]["chosen"] + " w4 w5 w6 w7"}  # lengths differ: padding is used

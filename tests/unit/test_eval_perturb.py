@@ -4,8 +4,8 @@ import unicodedata
 
 import pytest
 
-from antrenor.data.normalize import TextNormalizer
 from antrenor.evaluation.perturb import PERTURBATIONS, perturb_record, perturb_text
+from antrenor.records.normalize import TextNormalizer
 
 TEXT = "Bună ziua, mă numesc Ștefan și locuiesc în „Țara Oașului”! Ce faceți? Îmi spuneți unde e gara?"
 ROMANIAN_DIACRITICS = set("ăâîșțşţĂÂÎȘȚŞŢ")

@@ -36,8 +36,9 @@ def test_batched_generation_equals_one_at_a_time(tiny_llama_dir, sft_data):
     """Left padding and the attention mask must not change what a prompt gets."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from antrenor.evaluation.examples import read_split
-    from antrenor.evaluation.generate import generate_answers, prompt_ids
+    from antrenor.models.chat import prompt_ids
+    from antrenor.models.generation import generate_answers
+    from antrenor.records.splits import read_split
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)

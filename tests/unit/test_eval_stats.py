@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from antrenor.evaluation.stats import auroc, bootstrap_ci, mean_std, paired_bootstrap_pvalue, paired_permutation_pvalue
+from antrenor.reporting.stats import auroc, bootstrap_ci, mean_std, paired_bootstrap_pvalue, paired_permutation_pvalue
 
 
 def _mean_of(values):

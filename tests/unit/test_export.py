@@ -56,7 +56,7 @@ def test_lora_sft_exports_merged_weights_and_faithful_onnx(tmp_path, sft_lora, t
     assert not torch.allclose(got, untuned, atol=1e-3)  # the adapter really changed the model
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["model_version"] == result.model_version and len(result.model_version) == 12
-    from antrenor.serve.version import model_version
+    from antrenor.models.version import model_version
 
     # what `antrenor serve` logs when it serves one of the .onnx files, and for the whole folder
     assert manifest["file_versions"] == {name: model_version(out / name) for name in ("model.int8.onnx", "model.onnx")}
@@ -75,8 +75,9 @@ def test_classifier_export_parity_and_int8_accuracy(tmp_path, classifier_lora, c
     config = json.loads((result.output / "config.json").read_text())
     assert config["id2label"] == {str(k): v for k, v in labels["id2label"].items()}
 
-    from antrenor.export.onnx_runtime import OnnxClassifier
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from antrenor.models.onnx_runtime import OnnxClassifier
 
     tokenizer = AutoTokenizer.from_pretrained(result.output)
     batch = tokenizer(["w1 w2 w3", "w4 w5"], padding=True, return_tensors="pt")
@@ -160,7 +161,7 @@ def test_reward_adapter_exports_a_one_output_model_with_the_same_scores(tmp_path
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from antrenor.evaluation.loading import load_judge
+    from antrenor.models.loading import load_judge
     from tests.conftest import write_jsonl
 
     rows = [{"prompt": f"w{20 + i} w{40 + i}", "chosen": f"w1 w2 w{60 + i}", "rejected": f"w7 w8 w{60 + i}"}

@@ -6,11 +6,20 @@ import random
 import numpy as np
 import pytest
 
-from antrenor.evaluation.report import _plain
 from antrenor.human.agreement import interpret_alpha, krippendorff_alpha
 from antrenor.human.report import write_report
-from antrenor.human.statistics import (check_inputs, paired_differences, preference_agreement, preference_export,
-                                       rater_statistics, rating_agreement, summarize, system_scores, win_rates)
+from antrenor.human.statistics import (
+    check_inputs,
+    paired_differences,
+    preference_agreement,
+    preference_export,
+    rater_statistics,
+    rating_agreement,
+    summarize,
+    system_scores,
+    win_rates,
+)
+from antrenor.reporting.blocks import plain_values
 
 nan = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 coders x 12 units, nan = missing
@@ -271,12 +280,12 @@ def test_report_files_hold_the_statistics_and_escape_the_prompts(tmp_path):
 
     saved = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert saved["title"] == "Legal QA"
-    assert saved["scores"] == _plain(system_scores(ratings, criteria, 200, 0))
-    assert saved["differences"] == _plain(paired_differences(ratings, criteria, 200, 0))
-    assert saved["win_rates"] == _plain(win_rates(preferences, 200, 0))
-    assert saved["agreement"]["ratings"] == _plain(rating_agreement(ratings, criteria))
-    assert saved["agreement"]["choices"] == _plain(preference_agreement(preferences))
-    assert saved["raters"] == _plain(rater_statistics(ratings, preferences, criteria, raters))
+    assert saved["scores"] == plain_values(system_scores(ratings, criteria, 200, 0))
+    assert saved["differences"] == plain_values(paired_differences(ratings, criteria, 200, 0))
+    assert saved["win_rates"] == plain_values(win_rates(preferences, 200, 0))
+    assert saved["agreement"]["ratings"] == plain_values(rating_agreement(ratings, criteria))
+    assert saved["agreement"]["choices"] == plain_values(preference_agreement(preferences))
+    assert saved["raters"] == plain_values(rater_statistics(ratings, preferences, criteria, raters))
     records, counts = preference_export(items, preferences)
     assert saved["preference_export"] == counts
 

@@ -1,7 +1,14 @@
 import pytest
 
-from antrenor.data.kinds import (
-    RecordInvalid, apply_columns, detect_kind, map_texts, matching_kind, text_fields, to_canonical, to_messages,
+from antrenor.records.kinds import (
+    RecordInvalid,
+    apply_columns,
+    detect_kind,
+    map_texts,
+    matching_kind,
+    text_fields,
+    to_canonical,
+    to_messages,
 )
 
 

@@ -9,9 +9,9 @@ import yaml
 
 from antrenor import monitor
 from antrenor.cli import main
-from antrenor.data.normalize import TextNormalizer
 from antrenor.errors import ConfigError
-from antrenor.serve.store import RequestLog
+from antrenor.records.normalize import TextNormalizer
+from antrenor.records.request_log import RequestLog
 from tests.conftest import DEMO, prepared, read_jsonl, write_jsonl
 
 FAST = ["length", "vocabulary", "diacritics", "cedilla", "language", "labels", "confidence"]  # no model to load

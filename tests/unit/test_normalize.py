@@ -1,4 +1,4 @@
-from antrenor.data.normalize import TextNormalizer, strip_diacritics
+from antrenor.records.normalize import TextNormalizer, strip_diacritics
 
 CEDILLA = "Legea se aplică şi în ţară; ŞTIINŢĂ"  # s/t with cedilla: wrong for Romanian
 COMMA = "Legea se aplică și în țară; ȘTIINȚĂ"

@@ -9,8 +9,8 @@ import pytest
 
 from antrenor import prepare
 from antrenor.data.preference_pairs import build_pairs, feedback_records, truncated_answer
-from antrenor.data.records import Problem
 from antrenor.errors import ConfigError, DataError
+from antrenor.records.problem import Problem
 from tests.conftest import DEMO, REPO, read_jsonl, write_jsonl
 
 TOPICS = ["contractul de vânzare", "dreptul de proprietate", "pedeapsa cu închisoarea", "impozitul pe venit",

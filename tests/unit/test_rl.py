@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from antrenor import train
 from antrenor.errors import ConfigError
 from antrenor.training.config import TrainConfig
-from antrenor.training.rl import prompt_rows
 from antrenor.training.rewards import build_rewards, import_function, length_score
+from antrenor.training.rl import prompt_rows
 from antrenor.training.rl_config import RLConfig
 
 EVEN_WORDS = [f"w{i}" for i in range(0, 100, 2)]
@@ -101,7 +101,7 @@ def test_full_grpo_moves_the_policy_towards_the_reward(sft_data, tiny_llama_dir,
 def test_grpo_with_a_trained_reward_model_scores_as_the_reward_model_does(tiny_llama_dir, tmp_path):
     import random
 
-    from antrenor.evaluation.preference_eval import reward_scores
+    from antrenor.models.pair_scoring import reward_scores
     from antrenor.training.rewards import RewardModelScore
     from tests.conftest import prepared
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from antrenor.records.request_log import RequestLog
 from antrenor.serve.app import create_app
 from antrenor.serve.backends import GenerationRequest, GenerationResult
-from antrenor.serve.store import RequestLog
 
 
 class ScriptedGenerator:

@@ -13,11 +13,11 @@ import pytest
 
 from antrenor.config import as_config
 from antrenor.errors import ConfigError
+from antrenor.models.version import model_version
 from antrenor.serve.backends import GenerationRequest, TorchGenerator, load_backend, serving_task
 from antrenor.serve.batching import Job, MicroBatcher, ShuttingDown
 from antrenor.serve.config import ServeConfig
 from antrenor.serve.text_stream import TextStream, cut_at_stop
-from antrenor.serve.version import model_version
 
 
 def test_batcher_groups_by_key_and_resolves_each_future_with_its_own_result():

@@ -1,6 +1,6 @@
 """The SFT loss mask covers exactly the assistant answers and their end-of-turn tokens."""
 
-from antrenor.training.sft import FALLBACK_CHAT_TEMPLATE, IGNORE, encode_conversation, ensure_chat_template
+from antrenor.models.chat import FALLBACK_CHAT_TEMPLATE, IGNORE, encode_conversation, ensure_chat_template
 from tests.conftest import tiny_word_tokenizer
 
 

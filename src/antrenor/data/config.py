@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from antrenor.config import StageConfig, StrictModel
+from antrenor.records.normalize import fixes_cedilla
 
 KINDS = ("instruction", "chat", "completion", "text", "classification", "pairs", "preference", "feedback")
 KindName = Literal["auto", "instruction", "chat", "completion", "text", "classification", "pairs", "preference", "feedback"]
@@ -165,9 +166,7 @@ class PrepareConfig(StageConfig):
 
     @property
     def fix_cedilla(self) -> bool:
-        if self.normalize.fix_cedilla is not None:
-            return self.normalize.fix_cedilla
-        return (self.lang or "").lower() == "ro"
+        return fixes_cedilla(self.normalize.fix_cedilla, self.lang)
 
     def doubts(self) -> list[str]:
         doubts = []

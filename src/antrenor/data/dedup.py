@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from antrenor.data.kinds import text_fields
 from antrenor.data.records import Record
+from antrenor.records.kinds import text_fields
 
 # (false positive, false negative) weights for choosing LSH bands: at the threshold a true
 # near-duplicate becomes a candidate with probability ~0.93 instead of ~0.45 for (0.5, 0.5).

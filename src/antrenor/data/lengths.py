@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from antrenor.data.kinds import to_messages
+from antrenor.records.kinds import to_messages
 
 DEFAULT_MAX_LENGTH_CAP = 2048
 

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import io
-from typing import Any
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "antrenor"  # fixed ids instead of random ones
-    plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable
-    return plt
-
-
-def figure_svg(fig: Any) -> str:
-    plt = _pyplot()
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+from antrenor.reporting.charts import figure_svg, pyplot
 
 
 def length_histogram_svg(lengths_by_split: dict[str, list[int]], max_length: int | None) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     everything = [n for values in lengths_by_split.values() for n in values]
     bins = min(50, max(5, len(set(everything))))
@@ -44,7 +23,7 @@ def length_histogram_svg(lengths_by_split: dict[str, list[int]], max_length: int
 
 
 def label_bars_svg(labels_by_split: dict[str, dict[str, int]]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     labels = sorted({label for counts in labels_by_split.values() for label in counts})
     fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(labels) + 2), 3.4))
     width = 0.8 / max(1, len(labels_by_split))

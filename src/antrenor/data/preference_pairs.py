@@ -25,8 +25,8 @@ import re
 from collections.abc import Hashable
 from typing import Any
 
-from antrenor.data.kinds import TEXT_KEYS, RecordInvalid, to_canonical, to_messages
-from antrenor.data.records import Problem
+from antrenor.records.kinds import TEXT_KEYS, RecordInvalid, to_canonical, to_messages
+from antrenor.records.problem import Problem
 
 SOURCE_KINDS = ("instruction", "chat", "completion")
 REJECTED_RULES = {  # rule -> what the rejected answer is, for the report

@@ -17,15 +17,15 @@ from typing import Any
 
 from antrenor.config import as_config
 from antrenor.console import Reporter
-from antrenor.data import steps
 from antrenor.data.config import PrepareConfig
-from antrenor.data.kinds import map_texts
-from antrenor.data.normalize import strip_diacritics
+from antrenor.data.prepare_run import PrepareRun
 from antrenor.data.readers import input_files
 from antrenor.data.records import Record
-from antrenor.data.validate import load_language_detector
 from antrenor.errors import ConfigError
 from antrenor.models.registry import check_model_name
+from antrenor.records.kinds import map_texts
+from antrenor.records.language import load_language_detector
+from antrenor.records.normalize import strip_diacritics
 
 
 @dataclass
@@ -48,7 +48,7 @@ def prepare(config: PrepareConfig | dict[str, Any] | str | Path, reporter: Repor
     files = check_before_work(cfg)
     for doubt in cfg.doubts():
         reporter.warn(doubt)
-    run = steps.PrepareRun(cfg, reporter)
+    run = PrepareRun(cfg, reporter)
     records = run.read_and_validate(files)
     records = run.build_preference_pairs(records)
     run.remove_duplicates(records)

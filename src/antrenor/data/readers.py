@@ -17,8 +17,9 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from antrenor.data.records import Problem, RawRecord
+from antrenor.data.records import RawRecord
 from antrenor.errors import ConfigError
+from antrenor.records.problem import Problem
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "text", "hf")
 _SUFFIX_FORMATS = {

@@ -5,16 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from antrenor.records.problem import Problem
+
 SPLITS = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a record was rejected, and what the user can do about it."""
-
-    code: str  # short and stable, e.g. "invalid_json"; reports group by it
-    reason: str
-    fix: str = ""
 
 
 @dataclass

@@ -6,22 +6,38 @@ import html
 import statistics
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from antrenor.config import save_resolved_config
-from antrenor.provenance import package_versions
+from antrenor.console import Reporter
 from antrenor.data import plots
+from antrenor.data.config import PrepareConfig
 from antrenor.data.readers import file_sha256
-from antrenor.data.records import SPLITS, Record
-from antrenor.data.writing import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from antrenor.data.records import SPLITS, Record, Reject
+from antrenor.provenance import package_versions
+from antrenor.records.normalize import TextNormalizer
+from antrenor.reporting.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
-if TYPE_CHECKING:
-    from antrenor.data.steps import PrepareRun
+
+class PrepareRunView(Protocol):
+    """What the report reads of a prepare run (data/prepare_run.py's PrepareRun has it all)."""
+
+    cfg: PrepareConfig
+    reporter: Reporter
+    kind: str
+    kind_reason: str
+    rejects: list[Reject]
+    counts: Counter[str]
+    inputs: list[dict[str, Any]]
+    normalizer: TextNormalizer
+    duplicate_examples: list[dict[str, Any]]
+    split_origin: dict[str, str]
+    max_length: int | None
 
 VERSIONED = ("antrenor", "transformers", "tokenizers", "datasets", "datasketch", "pydantic", "pyarrow")
 
 
-def build_summary(run: "PrepareRun", records: list[Record]) -> dict[str, Any]:
+def build_summary(run: PrepareRunView, records: list[Record]) -> dict[str, Any]:
     by_split = {split: [r for r in records if r.split == split] for split in SPLITS}
     counts = {"read": run.counts["read"], "rejected": len(run.rejects),
               "written": len(records), "augmented": run.counts["augmented"]}
@@ -50,7 +66,7 @@ def build_summary(run: "PrepareRun", records: list[Record]) -> dict[str, Any]:
     return summary
 
 
-def write_all(run: "PrepareRun", records: list[Record], summary: dict[str, Any], output: Path) -> None:
+def write_all(run: PrepareRunView, records: list[Record], summary: dict[str, Any], output: Path) -> None:
     ordered = sorted(records, key=lambda r: (r.index, bool(r.extra.get("augmented"))))
     for split in SPLITS:
         write_jsonl_atomic(output / f"{split}.jsonl", (r.data for r in ordered if r.split == split))

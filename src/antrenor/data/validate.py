@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from antrenor.data.kinds import RecordInvalid, apply_columns, map_texts, text_fields, to_canonical
-from antrenor.data.normalize import TextNormalizer
 from antrenor.data.readers import known_split
-from antrenor.data.records import Problem, RawRecord
+from antrenor.data.records import RawRecord
+from antrenor.records.kinds import RecordInvalid, apply_columns, map_texts, text_fields, to_canonical
+from antrenor.records.language import load_language_detector
+from antrenor.records.normalize import TextNormalizer
+from antrenor.records.problem import Problem
 
 
 class RecordValidator:
@@ -49,18 +51,3 @@ class RecordValidator:
                                "remove the record, or set filters.language to null to keep every language")
         return None
 
-
-def load_language_detector():
-    try:
-        from langdetect import DetectorFactory, LangDetectException, detect
-    except ImportError:
-        return None
-    DetectorFactory.seed = 0  # langdetect is random unless seeded
-
-    def detect_language(text: str) -> str:
-        try:
-            return detect(text[:2000])
-        except LangDetectException:
-            return "unknown"
-
-    return detect_language

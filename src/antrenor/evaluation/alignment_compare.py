@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from antrenor.evaluation.stats import bootstrap_ci, paired_bootstrap_pvalue, sign_test_pvalue
+from antrenor.reporting.stats import bootstrap_ci, paired_bootstrap_pvalue, sign_test_pvalue
 
 MARGIN_KEYS = ("rewards/margins", "margin")
 KL_KEYS = ("kl", "objective/kl")
@@ -67,7 +67,7 @@ def margin_change(tuned: np.ndarray, base: np.ndarray, cfg: Any) -> dict[str, An
 
 def read_training_log(model_folder: str) -> list[dict[str, Any]]:
     """The run's metrics.jsonl (a checkpoint reads its run's), or [] without one."""
-    from antrenor.evaluation.loading import run_file
+    from antrenor.models.loading import run_file
 
     path = run_file(Path(model_folder), "metrics.jsonl")
     if path is None:

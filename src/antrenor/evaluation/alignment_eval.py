@@ -21,11 +21,12 @@ import numpy as np
 
 from antrenor.console import Reporter
 from antrenor.evaluation.forgetting import chat_model_figures
-from antrenor.evaluation.generate import conversation_prompt_ids, generate_answers, split_conversation
-from antrenor.evaluation.loading import LoadedModel, load_judge
-from antrenor.evaluation.preference_eval import pair_log_probs, pair_rewards, reward_scores
-from antrenor.evaluation.stats import bootstrap_ci
-from antrenor.training.preference import conversational
+from antrenor.models.chat import conversation_prompt_ids, split_conversation
+from antrenor.models.generation import generate_answers
+from antrenor.models.loading import LoadedModel, load_judge
+from antrenor.models.pair_scoring import pair_log_probs, pair_rewards, reward_scores
+from antrenor.records.kinds import conversational
+from antrenor.reporting.stats import bootstrap_ci
 
 PROMPT_KINDS = ("preference", "feedback", "instruction", "chat", "completion")  # data with prompts to answer
 

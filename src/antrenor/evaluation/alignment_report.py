@@ -18,7 +18,7 @@ def alignment_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]]
         return _reward_model_blocks(summary, results)
     if summary["task"] not in ALIGNED_LM_TASKS:
         return []
-    from antrenor.evaluation.report import fmt
+    from antrenor.reporting.blocks import fmt
 
     models = summary["models"]
     blocks: list[tuple[str, Any]] = [("h2", "Alignment"), ("p", _judge_sentence(summary.get("judge")))]
@@ -44,13 +44,13 @@ def alignment_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]]
 
 
 def _interval(figure: dict[str, Any]) -> str:
-    from antrenor.evaluation.report import fmt
+    from antrenor.reporting.blocks import fmt
 
     return f"{fmt(figure['ci95'][0])} – {fmt(figure['ci95'][1])}" if figure.get("ci95") else "–"
 
 
 def _judge_sentence(judge: dict[str, Any] | None) -> str:
-    from antrenor.evaluation.report import fmt
+    from antrenor.reporting.blocks import fmt
 
     if not judge:
         return ("No judge: the answers were generated but not scored. Give a reward model with --judge DIR for the "
@@ -66,7 +66,7 @@ def _judge_sentence(judge: dict[str, Any] | None) -> str:
 
 
 def _comparison_sentence(label: str, figures: dict[str, Any]) -> str:
-    from antrenor.evaluation.report import fmt
+    from antrenor.reporting.blocks import fmt
 
     parts = []
     wins = figures.get("win_rate")
@@ -93,7 +93,7 @@ def _changed_answers(summary: dict[str, Any], results: dict[str, dict[str, Any]]
     pairs = list(zip(results[base]["predictions"], results[tuned]["predictions"]))
     ranked = sorted(pairs, key=lambda pair: pair[1]["reward"] - pair[0]["reward"])
     shown = ranked[:EXAMPLES_SHOWN] + ranked[-EXAMPLES_SHOWN:][::-1] if len(ranked) > 2 * EXAMPLES_SHOWN else ranked[::-1]
-    from antrenor.evaluation.report import fmt
+    from antrenor.reporting.blocks import fmt
 
     rows = [[before["prompt"][:160], before["prediction"][:160], after["prediction"][:160],
              fmt(after["reward"] - before["reward"])] for before, after in shown]
@@ -102,7 +102,7 @@ def _changed_answers(summary: dict[str, Any], results: dict[str, dict[str, Any]]
 
 
 def _reward_model_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]]) -> list[tuple[str, Any]]:
-    from antrenor.evaluation.report import fmt
+    from antrenor.reporting.blocks import fmt
 
     blocks: list[tuple[str, Any]] = [
         ("h2", "Alignment"),
@@ -122,7 +122,7 @@ def _reward_model_blocks(summary: dict[str, Any], results: dict[str, dict[str, A
 
 def alignment_curve_blocks(label: str, entry: dict[str, Any]) -> list[tuple[str, Any]]:
     """The reward, margin, KL and accuracy figures TRL logged while training, and where each ended."""
-    from antrenor.evaluation.report import fmt
+    from antrenor.reporting.blocks import fmt
 
     finals = entry.get("training_curves")
     if not finals:

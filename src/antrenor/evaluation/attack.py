@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from antrenor.data.normalize import strip_diacritics
+from antrenor.records.normalize import strip_diacritics
 
 PredictProba = Callable[[list[str]], np.ndarray]
 MAX_CANDIDATES_PER_WORD = 8  # a long word has ~5 per letter; a seeded sample of 8 (DeepWordBug tries 4 kinds)

@@ -2,43 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-from antrenor.data.plots import _pyplot
-
-COLORS = ["#9aa5b1", "#2f6fde", "#e8833a", "#3aa76d", "#b04fc7"]
-
-
-def _encoded(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def metric_bars(summary: dict[str, Any], names: list[str]) -> str | None:
-    """Each metric, one bar per model, with its bootstrap 95 % interval."""
-    models = summary["models"]
-    names = [n for n in names if all(n in m["metrics"] for m in models.values())]
-    if not names:
-        return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        for i, (label, entry) in enumerate(models.items()):
-            figure = entry["metrics"][name]
-            low, high = figure["ci95"]
-            value = figure["value"]
-            error = [[max(0.0, value - low)], [max(0.0, high - value)]] if low == low and high == high else None
-            ax.bar(i, value, color=COLORS[i % len(COLORS)], yerr=error, capsize=4, label=label)
-        ax.set_title(name)
-        ax.set_xticks(range(len(models)), list(models), rotation=20, fontsize=8)
-    fig.tight_layout()
-    return _encoded(fig)
+from antrenor.reporting.charts import COLORS, png_base64, pyplot
 
 
 def robustness_drops(summary: dict[str, Any], metric: str) -> str | None:
@@ -47,7 +15,7 @@ def robustness_drops(summary: dict[str, Any], metric: str) -> str | None:
     if not rows:
         return None
     perturbations = list(next(iter(rows.values())))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(perturbations)), 3.2))
     width = 0.8 / len(rows)
     for i, (label, found) in enumerate(rows.items()):
@@ -57,14 +25,14 @@ def robustness_drops(summary: dict[str, Any], metric: str) -> str | None:
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_ylabel(f"{metric} drop, % of clean")
     ax.legend(frameon=False, fontsize=8)
-    return _encoded(fig)
+    return png_base64(fig)
 
 
 def confusion_matrix(details: dict[str, Any]) -> str | None:
     matrix, labels = details.get("confusion_matrix"), details.get("labels")
     if not matrix:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     size = max(3.5, 0.45 * len(labels) + 1.5)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
@@ -76,25 +44,25 @@ def confusion_matrix(details: dict[str, Any]) -> str | None:
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    return _encoded(fig)
+    return png_base64(fig)
 
 
 def training_curves(model_folder: str) -> str | None:
     """Train vs validation loss from the run's metrics.jsonl: the overfitting diagnostic."""
-    from antrenor.training.outputs import loss_curves_figure
+    from antrenor.reporting.charts import loss_curves_figure
 
     path = Path(model_folder) / "metrics.jsonl"
     if not path.is_file():
         return None
     fig = loss_curves_figure([json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()])
-    return _encoded(fig) if fig is not None else None
+    return png_base64(fig) if fig is not None else None
 
 
 def alignment_curves(curves: dict[str, dict[str, list[tuple[int, float]]]]) -> str | None:
     """One panel per logged group (reward, margin, KL, accuracy): train figures as lines, eval_ ones as dots."""
     if not curves:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
     for ax, (group, series) in zip(axes[0], curves.items()):
         for i, (key, points) in enumerate(series.items()):
@@ -107,4 +75,4 @@ def alignment_curves(curves: dict[str, dict[str, list[tuple[int, float]]]]) -> s
         ax.set_xlabel("step")
         ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    return _encoded(fig)
+    return png_base64(fig)

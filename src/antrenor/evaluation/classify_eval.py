@@ -13,20 +13,17 @@ from typing import Any
 import numpy as np
 
 from antrenor.evaluation.forgetting import sts_spearman
-from antrenor.evaluation.loading import LoadedModel
 from antrenor.evaluation.metrics import (
     classification_details,
     classification_metrics,
     multilabel_metrics,
     regression_metrics,
 )
-from antrenor.evaluation.scoring import class_logits, mean_pooled_embeddings
+from antrenor.models.loading import LoadedModel
+from antrenor.models.scoring import class_logits, mean_pooled_embeddings
+from antrenor.records.kinds import model_inputs
 
 PROBE_TRAIN_EXAMPLES = 2000
-
-
-def model_inputs(records: list[dict[str, Any]]) -> list[str | tuple[str, str]]:
-    return [(r["text_a"], r["text_b"]) if "text_a" in r else r["text"] for r in records]
 
 
 class LinearProbe:

@@ -11,8 +11,8 @@ from antrenor.evaluation.alignment_compare import compare_alignment, final_curve
 from antrenor.evaluation.config import ALIGNED_LM_TASKS
 from antrenor.evaluation.forgetting import compare_forgetting
 from antrenor.evaluation.metrics import LOWER_IS_BETTER
-from antrenor.evaluation.stats import bootstrap_ci, paired_bootstrap_pvalue
 from antrenor.provenance import package_versions
+from antrenor.reporting.stats import bootstrap_ci, paired_bootstrap_pvalue
 
 HEADLINES = {"sft": "rougeL", "clm": "perplexity", "mlm": "perplexity", "reward": "pairwise_accuracy"}
 CLASSIFICATION_HEADLINES = {"regression": "spearman", "multi_label_classification": "micro_f1"}

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from antrenor.errors import ConfigError
-from antrenor.evaluation.scoring import mean_pooled_embeddings, text_features, token_losses
+from antrenor.models.scoring import mean_pooled_embeddings, text_features, token_losses
+from antrenor.records.bundled import general_probes
 
 DEFAULT_REFERENCES = ("general_ro.txt", "general_en.txt")
 HIGHER_IS_WORSE = ("perplexity",)
@@ -58,14 +59,10 @@ def chat_model_figures(loaded: Any, cfg: Any) -> dict[str, float]:
     return figures
 
 
-def general_probes() -> list[dict[str, Any]]:
-    content = resources.files("antrenor.resources").joinpath("general_probes.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in content.splitlines() if line.strip()]
-
-
 def general_probe_accuracy(loaded: Any, batch_size: int) -> float:
     """% of general questions answered with an accepted answer (greedy, 24 new tokens)."""
-    from antrenor.evaluation.generate import generate_answers, prompt_ids
+    from antrenor.models.chat import prompt_ids
+    from antrenor.models.generation import generate_answers
 
     probes = general_probes()
     records = [{"messages": [{"role": "user", "content": p["question"]}]} for p in probes]

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from antrenor.evaluation.forgetting import reference_perplexities, reference_texts
-from antrenor.evaluation.loading import LoadedModel
 from antrenor.evaluation.metrics import perplexity_metric
-from antrenor.evaluation.scoring import text_features, token_losses
+from antrenor.models.loading import LoadedModel
+from antrenor.models.scoring import text_features, token_losses
 
 MASK_SHARE = 0.15
 

@@ -37,8 +37,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from antrenor.data.kinds import map_texts
-from antrenor.data.normalize import CEDILLA_TO_COMMA, strip_diacritics
+from antrenor.records.kinds import map_texts
+from antrenor.records.normalize import CEDILLA_TO_COMMA, strip_diacritics
 
 Perturbation = Callable[[str, random.Random, float], str]
 
@@ -170,7 +170,7 @@ def perturb_record(record: dict[str, Any], kind: str, name: str, seed: int, inde
     """A perturbed copy of `record`: only what a user types changes (the instruction and input,
     the prompt, user messages, a classified text), never the reference answer or the label.
 
-    `record` is in the canonical form of its `kind` (see antrenor.data.kinds) and is not
+    `record` is in the canonical form of its `kind` (see antrenor.records.kinds) and is not
     modified; the copy shares nothing with it. For a record with one user-side field the
     result equals `perturb_text` on that field.
     """

@@ -6,21 +6,20 @@ rendered twice, so the Markdown and the HTML always say the same thing.
 
 from __future__ import annotations
 
-import html
-import math
 from pathlib import Path
 from typing import Any
 
-from antrenor.data.writing import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from antrenor.evaluation import charts
 from antrenor.evaluation.alignment_report import alignment_blocks, alignment_curve_blocks
+from antrenor.reporting.blocks import Block, fmt, plain_values, render_html, render_markdown
+from antrenor.reporting.charts import metric_bars
+from antrenor.reporting.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
-Block = tuple[str, Any]  # ("h2", text) | ("p", text) | ("table", (headers, rows)) | ("img", (alt, base64))
 WORST_SHOWN = 10
 
 
 def write_reports(output: Path, summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: Any) -> tuple[Path, Path]:
-    write_json_atomic(output / "metrics.json", _plain(summary))
+    write_json_atomic(output / "metrics.json", plain_values(summary))
     write_jsonl_atomic(output / "predictions.jsonl",
                        ({"model": label, **row} for label, r in results.items() for row in r["predictions"]))
     blocks = build_blocks(summary, results, cfg)
@@ -28,27 +27,6 @@ def write_reports(output: Path, summary: dict[str, Any], results: dict[str, dict
     write_text_atomic(html_path, render_html(blocks))
     write_text_atomic(md_path, render_markdown(blocks))
     return html_path, md_path
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, nan/inf to null."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value)
 
 
 def headline_sentence(summary: dict[str, Any]) -> str:
@@ -113,7 +91,7 @@ def _metric_blocks(summary: dict[str, Any]) -> list[Block]:
                          fmt(gain.get("delta")), fmt(gain.get("relative_percent")), fmt(gain.get("p_value"), 3)])
     blocks: list[Block] = [("h2", "Metrics"), ("table", (["model", "metric", "value", "95 % CI", "Δ vs base",
                                                           "Δ %", "p (paired)"], rows))]
-    image = charts.metric_bars(summary, [n for n in names if "perplexity" not in n and n != "mse"][:6])
+    image = metric_bars(summary, [n for n in names if "perplexity" not in n and n != "mse"][:6])
     if image:
         blocks.append(("img", ("metrics with 95 % intervals", image)))
     return blocks
@@ -245,46 +223,3 @@ def _worst_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]]) -
         return []
     return [("h2", f"Worst predictions: {label}"), ("table", (headers, table))]
 
-
-def render_markdown(blocks: list[Block], html_name: str = "eval_report.html") -> str:
-    lines = []
-    for kind, content in blocks:
-        if kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(kind[1]) + " " + content, ""]
-        elif kind == "p":
-            lines += [content, ""]
-        elif kind == "table":
-            headers, rows = content
-            cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows] + [""]
-        elif kind == "img":
-            lines += [f"*({content[0]}: see {html_name})*", ""]
-    return "\n".join(lines)
-
-
-STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1f2933}"
-         "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}td,th{border:1px solid #d9e2ec;padding:.3em .6em;"
-         "text-align:left;vertical-align:top}th{background:#f0f4f8}img{max-width:100%}")
-
-
-def render_html(blocks: list[Block], title: str = "antrenor evaluation") -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body>"]
-    for kind, content in blocks:
-        if kind in ("h1", "h2", "h3"):
-            parts.append(f"<{kind}>{html.escape(content)}</{kind}>")
-        elif kind == "p":
-            text = html.escape(content)
-            while "**" in text:  # the headline's bold names
-                text = text.replace("**", "<b>", 1).replace("**", "</b>", 1)
-            parts.append(f"<p>{text}</p>")
-        elif kind == "table":
-            headers, rows = content
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers) + "</tr>")
-            parts += ["<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows]
-            parts.append("</table>")
-        elif kind == "img":
-            parts.append(f"<img alt='{html.escape(content[0])}' src='data:image/png;base64,{content[1]}'>")
-    parts.append("</body></html>")
-    return "".join(parts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,14 @@ from typing import Any
 from antrenor.config import as_config, save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import ConfigError
-from antrenor.evaluation import loading
 from antrenor.evaluation.compare import compare_models
 from antrenor.evaluation.config import EvalConfig
-from antrenor.evaluation.examples import read_split, sample
+from antrenor.evaluation.model_choice import base_model_name, infer_task
 from antrenor.evaluation.suites import evaluate_model, make_evaluator, runs_suite
+from antrenor.models import loading
+from antrenor.models.precision import cpu_supports_bf16
 from antrenor.models.registry import check_model_name
-from antrenor.training.precision import cpu_supports_bf16
+from antrenor.records.splits import read_split, sample
 
 SPLITS = ("train", "validation", "test")
 
@@ -40,14 +42,23 @@ class EvalResult:
     metrics: dict[str, Any]
 
 
-def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> EvalResult:
+OodPreparer = Callable[[Path, Path], Path]  # (raw OOD file, folder to write) -> a prepared folder
+
+
+def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None,
+             prepare_ood: OodPreparer | None = None) -> EvalResult:
+    """Evaluate the tuned models and their base on one prepared split; see EvalConfig.
+
+    Cross-validation (`cv`) trains a model per fold, and an OOD set given as a raw file must be
+    prepared first: both run other stages, so antrenor.evaluate() and `antrenor eval` (the pipeline
+    layer) handle them and hand `prepare_ood` in. This function alone evaluates.
+    """
     cfg = as_config(EvalConfig, config)
     reporter = reporter or Reporter("quiet")
     data_manifest = check_before_work(cfg)
     if cfg.cv:
-        from antrenor.evaluation.cross_validation import cross_validate
-
-        return cross_validate(cfg, reporter)
+        raise ConfigError("cv is set: cross-validation trains a model per fold; run it with antrenor.evaluate() "
+                          "or `antrenor eval --cv K`")
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
     kind = data_manifest["kind"]
@@ -56,19 +67,19 @@ def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporte
         raise ConfigError(f"{cfg.data}/{cfg.split}.jsonl is empty: nothing to evaluate",
                           problems=["choose another split with --set split=validation"])
     tuned_manifests = [loading.read_manifest(m) for m in cfg.models]
-    task = loading.infer_task(cfg.task, tuned_manifests, kind)
+    task = infer_task(cfg.task, tuned_manifests, kind)
     check_task_fits(cfg, task, kind)
     train_records = read_split(Path(cfg.data), "train") if task == "classification" else []
     labels = _labels(cfg, task, train_records)
     evaluator = make_evaluator(task, kind, cfg, labels, train_records)
-    ood_records = read_ood(cfg, kind, task, output, reporter) if runs_suite(evaluator, "ood", cfg) else None
+    ood_records = read_ood(cfg, kind, task, output, reporter, prepare_ood) if runs_suite(evaluator, "ood", cfg) else None
     notes = _notes(cfg, task, kind, evaluator)
     for note in notes:
         reporter.warn(note)
 
     results: dict[str, dict[str, Any]] = {}
     # a reward model's base has an untrained head: only a base named explicitly (another reward model) is compared
-    base_name = None if task == "reward" and cfg.base == "auto" else loading.base_model_name(cfg.base, tuned_manifests[0])
+    base_name = None if task == "reward" and cfg.base == "auto" else base_model_name(cfg.base, tuned_manifests[0])
     bf16 = cpu_supports_bf16()
     entries = ([("base", base_name)] if base_name else []) + [("tuned", m) for m in cfg.models]
     for role, source in entries:
@@ -127,7 +138,8 @@ def check_before_work(cfg: EvalConfig) -> dict[str, Any]:
     return manifest
 
 
-def read_ood(cfg: EvalConfig, kind: str, task: str, output: Path, reporter: Reporter) -> list[dict[str, Any]] | None:
+def read_ood(cfg: EvalConfig, kind: str, task: str, output: Path, reporter: Reporter,
+             prepare_ood: OodPreparer | None = None) -> list[dict[str, Any]] | None:
     """OOD records: a prepared folder's test split (or all its records), or a raw file prepared here.
 
     The OOD set holds records of the evaluated kind (scored with the task metrics, and used for
@@ -138,12 +150,11 @@ def read_ood(cfg: EvalConfig, kind: str, task: str, output: Path, reporter: Repo
         return None
     source = Path(cfg.ood)
     if not (source / "manifest.json").is_file():
-        from antrenor.data.prepare import prepare
-
-        prepared = output / "ood-data"
-        prepare({"input": [str(source)], "output": str(prepared), "split": {"validation": 0, "test": 0},
-                 "dedup": {"near": False}}, Reporter("quiet"))
-        source = prepared
+        if prepare_ood is None:
+            raise ConfigError(f"ood data {cfg.ood} is not an `antrenor prepare` output",
+                              problems=[f"prepare it first (antrenor prepare --input {cfg.ood} --output DIR), or "
+                                        "evaluate with antrenor.evaluate() / `antrenor eval`, which prepare it"])
+        source = prepare_ood(source, output / "ood-data")
     ood_kind = json.loads((source / "manifest.json").read_text(encoding="utf-8"))["kind"]
     unlabelled_text = task == "classification" and ood_kind == "text"
     if ood_kind != kind and not unlabelled_text:

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from antrenor.evaluation.forgetting import chat_model_figures
-from antrenor.evaluation.generate import generate_answers, prompt_ids, split_conversation
-from antrenor.evaluation.loading import LoadedModel
 from antrenor.evaluation.metrics import generation_metrics, perplexity_metric, sentence_scores
-from antrenor.evaluation.scoring import answer_features, token_losses
+from antrenor.models.chat import prompt_ids, split_conversation
+from antrenor.models.generation import generate_answers
+from antrenor.models.loading import LoadedModel
+from antrenor.models.scoring import answer_features, token_losses
 
 HEADLINE = "rougeL"
 ROBUSTNESS_METRICS = ("rougeL", "chrf")

@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from antrenor.console import Reporter
-from antrenor.evaluation.examples import sample
 from antrenor.evaluation.metrics import LOWER_IS_BETTER
 from antrenor.evaluation.perturb import perturb_record, perturb_text
-from antrenor.evaluation.stats import auroc
-
+from antrenor.records.splits import sample
+from antrenor.reporting.stats import auroc
 
 ALL_SUITES = {"metrics", "robustness", "ood", "forgetting"}
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from antrenor.errors import AntrenorError, ConfigError
-from antrenor.evaluation.loading import HEADS, _adapter_base, read_labels, read_manifest
-from antrenor.models.loading import load_pretrained
+from antrenor.models.loading import HEADS, adapter_base, load_pretrained, read_labels, read_manifest
 from antrenor.models.registry import load_tokenizer
 
 MERGEABLE = {"LORA", "IA3", "ADALORA", "LOHA", "LOKR"}
@@ -62,7 +61,7 @@ def load_source(folder: str | Path, *, trust_remote_code: bool = False, allow_pi
         from peft import PeftConfig, PeftModel
 
         adapter_type = PeftConfig.from_pretrained(str(folder)).peft_type.value
-        base_name = _adapter_base(folder, manifest)
+        base_name = adapter_base(folder, manifest)
         base, _ = load_pretrained(base_name, HEADS[task], trust_remote_code=trust_remote_code,
                                   allow_pickle=allow_pickle, **kwargs)
         model = PeftModel.from_pretrained(base, str(folder))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from antrenor.export.onnx_export import position_ids_for
-from antrenor.export.onnx_runtime import OnnxCausalLM, OnnxClassifier
+from antrenor.models.onnx_runtime import OnnxCausalLM, OnnxClassifier
 
 GENERATED_TOKENS = 8
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from antrenor.export.onnx_runtime import OnnxCausalLM, OnnxClassifier
+from antrenor.models.onnx_runtime import OnnxCausalLM, OnnxClassifier
 
 INT8_FILE = "model.int8.onnx"
 

@@ -21,14 +21,15 @@ import yaml
 from antrenor.config import as_config, save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import AntrenorError, ConfigError
-from antrenor.data.normalize import normalization_settings
-from antrenor.evaluation.generate import end_of_turn_ids, pad_token_id
-from antrenor.evaluation.loading import run_file
 from antrenor.export import merge, onnx_export, parity, quantize, samples
 from antrenor.export.card import write_model_card
 from antrenor.export.config import ExportConfig
+from antrenor.models.chat import end_of_turn_ids
+from antrenor.models.generation import pad_token_id
+from antrenor.models.loading import run_file
+from antrenor.models.version import model_version
 from antrenor.provenance import package_versions
-from antrenor.serve.version import model_version
+from antrenor.records.normalize import normalization_settings
 
 VERSIONED = ("antrenor", "torch", "transformers", "peft", "onnx", "onnxruntime")
 
@@ -177,7 +178,7 @@ def quantize_checked(source: merge.ExportSource, model: Any, path: Path, records
 
 def answer_sequences(source: merge.ExportSource, records: list[dict[str, Any]]) -> list[tuple[list[int], int]]:
     """(prompt + reference answer ids, prompt length) per test record, at most 512 tokens."""
-    from antrenor.evaluation.generate import prompt_ids, split_conversation
+    from antrenor.models.chat import prompt_ids, split_conversation
 
     kind = (source.manifest.get("data") or {}).get("kind", "instruction")
     if source.task != "sft":

@@ -12,9 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from antrenor.evaluation.classify_eval import model_inputs
-from antrenor.evaluation.examples import read_split, sample
 from antrenor.export.merge import ExportSource
+from antrenor.records.kinds import model_inputs
+from antrenor.records.splits import read_split, sample
 
 MAX_TOKENS = 128
 
@@ -51,13 +51,13 @@ def _texts(records: list[dict[str, Any]]) -> list[str]:
 
 
 def _prompt_ids(source: ExportSource, records: list[dict[str, Any]]) -> list[list[int]]:
-    from antrenor.evaluation.generate import prompt_ids
+    from antrenor.models.chat import prompt_ids
 
     kind = (source.manifest.get("data") or {}).get("kind", "instruction")
     if source.task == "sft" and records:
         prompts = prompt_ids(records, kind, source.tokenizer)
     elif source.task == "sft":
-        from antrenor.evaluation.forgetting import general_probes
+        from antrenor.records.bundled import general_probes
 
         prompts = prompt_ids([{"instruction": p["question"], "output": ""} for p in general_probes()], "instruction",
                              source.tokenizer)
@@ -67,7 +67,7 @@ def _prompt_ids(source: ExportSource, records: list[dict[str, Any]]) -> list[lis
 
 
 def _left_padded(prompts: list[list[int]], tokenizer: Any) -> dict[str, Any]:
-    from antrenor.evaluation.generate import left_padded, pad_token_id
+    from antrenor.models.generation import left_padded, pad_token_id
 
     ids, mask = left_padded(prompts, pad_token_id(tokenizer))
     return {"input_ids": ids, "attention_mask": mask}

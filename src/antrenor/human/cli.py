@@ -8,9 +8,9 @@ from antrenor.console import Reporter
 
 
 def reporter_for(args: argparse.Namespace) -> Reporter:
-    from antrenor.cli import _reporter  # at call time: antrenor.cli imports this module while building its parser
+    from antrenor.console import reporter_for
 
-    return _reporter(args)
+    return reporter_for(args)
 
 
 def add_human_actions(human: argparse.ArgumentParser, output: argparse.ArgumentParser) -> None:

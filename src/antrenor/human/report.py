@@ -22,12 +22,11 @@ import io
 from pathlib import Path
 from typing import Any
 
-from antrenor.data.plots import _pyplot
-from antrenor.data.writing import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from antrenor.evaluation import charts
-from antrenor.evaluation.report import Block, _plain, fmt, render_html, render_markdown
 from antrenor.human.agreement import RELIABLE, TENTATIVE
 from antrenor.human.statistics import MIN_ITEMS_FOR_VERDICT, preference_export, summarize
+from antrenor.reporting.blocks import Block, fmt, plain_values, render_html, render_markdown
+from antrenor.reporting.charts import COLORS, metric_bars, png_base64, pyplot
+from antrenor.reporting.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 SIGNIFICANCE = 0.05
 PROMPTS_SHOWN = 8
@@ -46,7 +45,7 @@ def write_report(output_dir: Path | str, items: dict[str, Any], ratings: list[di
     output.mkdir(parents=True, exist_ok=True)
     summary = summarize(items, ratings, preferences, criteria, raters, samples, seed)
     paths = {key: output / name for key, name in FILES.items()}
-    write_json_atomic(paths["json"], _plain({"title": title, **summary}))
+    write_json_atomic(paths["json"], plain_values({"title": title, **summary}))
     _write_csv(paths["ratings_csv"], ["rater", "item", "system", "criterion", "score"], ratings)
     _write_csv(paths["preferences_csv"], ["rater", "item", "first", "second", "choice", "preferred"],
                [{**p, "preferred": p[p["choice"]] if p["choice"] != "tie" else "tie"} for p in preferences])
@@ -203,25 +202,25 @@ def score_chart(summary: dict[str, Any]) -> str | None:
     models = {system: {"metrics": {criterion: {"value": entry["mean"], "ci95": entry["mean_ci95"] or [nan, nan]}
                                    for criterion, entry in by_criterion.items() if entry["mean"] is not None}}
               for system, by_criterion in summary["scores"].items()}
-    return charts.metric_bars({"models": models}, list(summary["criteria"])) if models else None
+    return metric_bars({"models": models}, list(summary["criteria"])) if models else None
 
 
 def win_rate_chart(win_rates: list[dict[str, Any]]) -> str | None:
     """One horizontal bar per pair: the first system's win rate with its 95 % interval; 0.5 = even."""
     if not win_rates:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 0.5 * len(win_rates) + 1.2))
     for row, pair in enumerate(win_rates):
         low, high = pair["ci95"]
         rate = pair["win_rate"]
-        ax.barh(row, rate, color=charts.COLORS[(row + 1) % len(charts.COLORS)],
+        ax.barh(row, rate, color=COLORS[(row + 1) % len(COLORS)],
                 xerr=[[max(0.0, rate - low)], [max(0.0, high - rate)]], capsize=4)
     ax.axvline(0.5, color="black", linewidth=0.8, linestyle="--")
     ax.set_xlim(0, 1)
     ax.set_yticks(range(len(win_rates)), [f"{p['system_a']} vs {p['system_b']}" for p in win_rates], fontsize=8)
     ax.set_xlabel("win rate of the first (ties count half)")
-    return charts._encoded(fig)
+    return png_base64(fig)
 
 
 def _side_by_side_blocks(summary: dict[str, Any]) -> list[Block]:

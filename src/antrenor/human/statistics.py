@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from antrenor.evaluation.stats import bootstrap_ci, paired_permutation_pvalue, sign_test_pvalue
 from antrenor.human.agreement import interpret_alpha, krippendorff_alpha
+from antrenor.reporting.stats import bootstrap_ci, paired_permutation_pvalue, sign_test_pvalue
 
 LIKERT_SCALE = (1, 5)
 CHOICES = ("first", "second", "tie")

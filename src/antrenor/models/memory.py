@@ -1,7 +1,7 @@
 """How much memory fine-tuning (and then serving) a model takes, before loading it.
 
 The estimate predicts the peak resident memory (RSS) of an `antrenor train` process, so it counts
-what antrenor's training code actually allocates (training/tasks.py, adapters.py, quantize.py):
+what antrenor's training code actually allocates (training/model_setup.py, adapters.py, qlora.py):
 
     peak = framework + weights + gradients + optimizer + activations + allocator
 
@@ -359,10 +359,11 @@ def check_request(kind: str, task: str, method: str, seq_len: int, batch_size: i
     return problems
 
 
-def default_lora_rank() -> int:
-    from antrenor.training.config import LoraConfig
+DEFAULT_LORA_RANK = 16  # the train config's lora.r default reads this: one value for estimate and training
 
-    return LoraConfig.model_fields["r"].default
+
+def default_lora_rank() -> int:
+    return DEFAULT_LORA_RANK
 
 
 def estimate_memory(model: str, *, task: str | None = None, method: str = "lora", seq_len: int | None = None,

@@ -16,8 +16,14 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from antrenor.config import (StageConfig, StrictModel, _deep_merge, _parse_override, _read_yaml_section,
-                             format_validation_errors)
+from antrenor.config import (
+    StageConfig,
+    StrictModel,
+    _deep_merge,
+    _parse_override,
+    _read_yaml_section,
+    format_validation_errors,
+)
 from antrenor.errors import ConfigError
 
 STAGE_ORDER = ("prepare", "train", "eval", "export")

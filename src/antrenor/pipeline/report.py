@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from antrenor.data.writing import write_text_atomic
-from antrenor.evaluation.report import STYLE
+from antrenor.reporting.blocks import STYLE
+from antrenor.reporting.files import write_text_atomic
 
 
 def write_run_report(path: Path, pipeline: Any, outcomes: list[Any]) -> Path:

@@ -24,12 +24,12 @@ from typing import Any
 
 from antrenor.config import save_resolved_config
 from antrenor.console import Reporter
-from antrenor.data.writing import write_json_atomic
 from antrenor.errors import AntrenorError, ConfigError
 from antrenor.pipeline.config import STAGE_ORDER, Pipeline, load_pipeline
 from antrenor.pipeline.fingerprint import STAMP, read_stamp, stage_key, write_stamp
 from antrenor.pipeline.report import write_run_report
 from antrenor.pipeline.stages import StageRun, run_stage
+from antrenor.reporting.files import write_json_atomic
 
 STATE_FILE = "run_state.json"
 

@@ -46,7 +46,7 @@ def _train(cfg, reporter: Reporter) -> StageRun:
 
 
 def _eval(cfg, reporter: Reporter) -> StageRun:
-    from antrenor.evaluation.run import evaluate
+    from antrenor.pipeline.evaluate import evaluate
 
     result = evaluate(cfg, reporter)
     return StageRun(report=result.report_html, summary=headline_text(result.metrics))

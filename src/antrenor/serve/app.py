@@ -23,13 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from antrenor.config import as_config
+from antrenor.models.version import model_version
+from antrenor.records.request_log import RequestLog
 from antrenor.serve.config import ServeConfig
 from antrenor.serve.endpoints import Endpoints
 from antrenor.serve.metrics import ServeMetrics
 from antrenor.serve.normalization import input_normalizer, recorded_max_length
 from antrenor.serve.service import ApiError, Service
-from antrenor.serve.store import RequestLog
-from antrenor.serve.version import model_version
 
 
 def create_app(cfg: ServeConfig | dict[str, Any], backend: Any = None, version: str | None = None) -> FastAPI:

@@ -13,79 +13,23 @@ with them and must not change shared tokenizer state (no padding/truncation argu
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from antrenor.errors import ConfigError
+from antrenor.serve.backend_api import (
+    TASK_KINDS,
+    ClassificationBackend,
+    GenerationBackend,
+    GenerationRequest,
+    GenerationResult,
+    Prediction,
+    context_length,
+    predictions_from,
+    serving_task,
+)
 from antrenor.serve.text_stream import TextStream, cut_at_stop
-
-TASK_KINDS = {"sft": "generation", "clm": "generation", "classification": "classification"}
-
-
-@dataclass
-class GenerationRequest:
-    prompt_ids: list[int]
-    max_tokens: int
-    temperature: float = 0.0  # 0: greedy
-    top_p: float = 1.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-    @property
-    def batch_key(self) -> Hashable:
-        """Requests share a generate() call only when they decode the same way. A seeded request runs
-        alone: the same seed and prompt then always give the same answer, whatever else is queued."""
-        if self.temperature == 0:
-            return ("greedy",)
-        if self.seed is not None:
-            return ("seeded", id(self))
-        return ("sample", self.temperature, self.top_p)
-
-
-@dataclass
-class GenerationResult:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str  # "stop" (end of turn or a stop string) or "length" (max_tokens reached)
-
-
-@dataclass
-class Prediction:
-    label: str
-    score: float
-    scores: dict[str, float] = field(default_factory=dict)
-    labels: list[str] | None = None  # multi-label classifiers: every label scored >= 0.5
-
-    def as_dict(self) -> dict[str, Any]:
-        found = {"label": self.label, "score": self.score, "scores": self.scores}
-        return found if self.labels is None else {**found, "labels": self.labels}
-
-
-@runtime_checkable
-class GenerationBackend(Protocol):
-    kind: str  # "generation"
-    context_length: int
-
-    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]: ...
-    def encode_prompt(self, text: str) -> list[int]: ...
-    def generate(self, requests: list[GenerationRequest], should_stop: Callable[[], bool]) -> list[GenerationResult]: ...
-    def stream(self, request: GenerationRequest, on_text: Callable[[str], None],
-               should_stop: Callable[[], bool]) -> GenerationResult: ...
-
-
-@runtime_checkable
-class ClassificationBackend(Protocol):
-    kind: str  # "classification"
-    context_length: int
-    labels: list[str]
-    tokenizer: Any  # optional: lets the server keep closing special tokens when it cuts a long input
-
-    def encode(self, text: str) -> list[int]: ...
-    def classify(self, inputs: list[list[int]]) -> list[Prediction]: ...
 
 
 def load_backend(model_dir: str | Path, backend: str = "torch", *, task: str = "auto", bf16: bool | None = None,
@@ -102,8 +46,8 @@ def load_backend(model_dir: str | Path, backend: str = "torch", *, task: str = "
         return load_onnx_backend(str(model_dir))
     if backend != "torch":
         raise ConfigError(f"unknown backend {backend!r}: use torch or onnx")
-    from antrenor.evaluation.loading import load_tuned
-    from antrenor.training.precision import cpu_supports_bf16
+    from antrenor.models.loading import load_tuned
+    from antrenor.models.precision import cpu_supports_bf16
 
     served_task = serving_task(Path(model_dir), task)
     use_bf16 = cpu_supports_bf16() if bf16 is None else bf16
@@ -114,47 +58,14 @@ def load_backend(model_dir: str | Path, backend: str = "torch", *, task: str = "
     return TorchClassifier(loaded.model, loaded.tokenizer)
 
 
-def serving_task(folder: Path, requested: str = "auto") -> str:
-    """sft, clm or classification: as configured, else from the train manifest or export.json, else the architecture."""
-    if requested != "auto":
-        return requested
-    for name in ("manifest.json", "export.json"):
-        path = folder / name
-        task = json.loads(path.read_text(encoding="utf-8")).get("task") if path.is_file() else None
-        if task:
-            break
-    else:
-        config = folder / "config.json"
-        architectures = []
-        if config.is_file():
-            architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
-        task = next(("sft" if a.endswith("ForCausalLM") else "classification" for a in architectures
-                     if a.endswith(("ForCausalLM", "ForSequenceClassification"))), None)
-    if task not in TASK_KINDS:
-        raise ConfigError(f"{folder}: cannot serve a model of task {task!r}",
-                          problems=["serve a text-generation (sft, clm) or classification model; set task if the folder "
-                                    "has no manifest.json"])
-    return task
-
-
-def context_length(config: Any, tokenizer: Any) -> int:
-    """Tokens the model can attend to: from its config (an object or a config.json dict), else its tokenizer, else 2048."""
-    for name in ("max_position_embeddings", "n_positions", "max_seq_len"):
-        value = config.get(name) if isinstance(config, dict) else getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else 2048
-
-
 class TorchGenerator:
     """A causal LM on PyTorch: greedy or sampled generate() over a left-padded batch."""
 
     kind = "generation"
 
     def __init__(self, model: Any, tokenizer: Any):
-        from antrenor.evaluation.generate import end_of_turn_ids, pad_token_id
-        from antrenor.training.sft import ensure_chat_template
+        from antrenor.models.chat import end_of_turn_ids, ensure_chat_template
+        from antrenor.models.generation import pad_token_id
 
         self.model, self.tokenizer = model.eval(), tokenizer
         ensure_chat_template(tokenizer)  # a plain LM still answers /v1/chat/completions, with ChatML
@@ -170,7 +81,7 @@ class TorchGenerator:
         return list(self.tokenizer.encode(text))
 
     def generate(self, requests: list[GenerationRequest], should_stop: Callable[[], bool]) -> list[GenerationResult]:
-        from antrenor.evaluation.generate import left_padded
+        from antrenor.models.generation import left_padded
 
         ids, mask = left_padded([r.prompt_ids for r in requests], self.pad_id)
         output = self._generate(requests, ids, mask, should_stop)
@@ -286,13 +197,3 @@ def truncate_ids(ids: list[int], limit: int, tail: int) -> list[int]:
         return ids
     return ids[: limit - tail] + (ids[-tail:] if tail else [])
 
-
-def predictions_from(probabilities: list[list[float]], labels: list[str], multi_label: bool) -> list[Prediction]:
-    """One Prediction per row of class probabilities (sigmoid scores for multi-label classifiers)."""
-    predictions = []
-    for row in probabilities:
-        best = max(range(len(row)), key=row.__getitem__)
-        scores = {label: round(p, 6) for label, p in zip(labels, row)}
-        chosen = [label for label, p in zip(labels, row) if p >= 0.5] if multi_label else None
-        predictions.append(Prediction(labels[best], round(row[best], 6), scores, chosen))
-    return predictions

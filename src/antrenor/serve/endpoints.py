@@ -13,8 +13,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from antrenor.serve.backends import GenerationRequest, special_tail, truncate_ids
 from antrenor.serve.batching import Job
-from antrenor.serve.openai_schema import (ChatRequest, ChunkMaker, ClassifyRequest, CompletionRequest, chat_response,
-                                          completion_response)
+from antrenor.serve.openai_schema import (
+    ChatRequest,
+    ChunkMaker,
+    ClassifyRequest,
+    CompletionRequest,
+    chat_response,
+    completion_response,
+)
 from antrenor.serve.service import ApiError, Call, Service, parse_body
 
 

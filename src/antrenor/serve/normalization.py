@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from antrenor.data.normalize import TextNormalizer, normalization_settings
+from antrenor.records.normalize import TextNormalizer, normalization_settings
 
 
 def input_normalizer(model: str | Path) -> Callable[[str], str] | None:

@@ -18,8 +18,14 @@ from typing import Any
 import numpy as np
 
 from antrenor.errors import ConfigError
-from antrenor.serve.backends import (GenerationRequest, GenerationResult, Prediction, context_length, predictions_from,
-                                     serving_task)
+from antrenor.serve.backend_api import (
+    GenerationRequest,
+    GenerationResult,
+    Prediction,
+    context_length,
+    predictions_from,
+    serving_task,
+)
 from antrenor.serve.text_stream import TextStream, cut_at_stop
 
 DEFAULT_FILE = "model.onnx"
@@ -45,9 +51,9 @@ class OnnxGenerator:
     kind = "generation"
 
     def __init__(self, file: Path, tokenizer: Any, config: dict[str, Any]):
-        from antrenor.evaluation.generate import end_of_turn_ids, pad_token_id
-        from antrenor.export.onnx_runtime import OnnxCausalLM
-        from antrenor.training.sft import ensure_chat_template
+        from antrenor.models.chat import end_of_turn_ids, ensure_chat_template
+        from antrenor.models.generation import pad_token_id
+        from antrenor.models.onnx_runtime import OnnxCausalLM
 
         self.runner, self.tokenizer = OnnxCausalLM(file), tokenizer
         ensure_chat_template(tokenizer)
@@ -112,7 +118,7 @@ class OnnxClassifierBackend:
     kind = "classification"
 
     def __init__(self, file: Path, tokenizer: Any, config: dict[str, Any]):
-        from antrenor.export.onnx_runtime import OnnxClassifier
+        from antrenor.models.onnx_runtime import OnnxClassifier
 
         self.runner, self.tokenizer = OnnxClassifier(file), tokenizer
         id2label = config.get("id2label") or {}

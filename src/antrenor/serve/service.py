@@ -23,9 +23,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from antrenor.records.request_log import RequestLog, utc_now
 from antrenor.serve.batching import Job, MicroBatcher, QueueFull, ShuttingDown
 from antrenor.serve.openai_schema import error_body
-from antrenor.serve.store import RequestLog, utc_now
 
 logger = logging.getLogger("antrenor.serve")
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from antrenor.config import StageConfig, StrictModel
+from antrenor.models.memory import DEFAULT_LORA_RANK
 from antrenor.models.registry import REGISTRY
 from antrenor.training.rl_config import RL_ALGORITHMS, RLConfig
 
@@ -37,7 +38,7 @@ FSDP_OPTIONS = ("full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zer
 class LoraConfig(StrictModel):
     """LoRA / QLoRA adapter settings (peft)."""
 
-    r: int = Field(16, ge=1, le=1024, description="Rank of the update matrices.")
+    r: int = Field(DEFAULT_LORA_RANK, ge=1, le=1024, description="Rank of the update matrices.")
     alpha: int = Field(32, ge=1, description="Scaling numerator: the update is scaled by alpha/r (alpha/sqrt(r) with rslora).")
     dropout: float = Field(
         0.0, ge=0.0, lt=1.0,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from antrenor.data.writing import write_json_atomic
 from antrenor.provenance import git_commit, package_versions
+from antrenor.reporting.charts import loss_curves_figure
+from antrenor.reporting.files import write_json_atomic
 
 VERSIONED = ("antrenor", "torch", "transformers", "peft", "trl", "accelerate", "datasets")
 
@@ -41,24 +41,3 @@ def write_training_curves(output: Path, log_history: list[dict[str, Any]]) -> No
     fig.savefig(output / "training_curves.png", dpi=110, bbox_inches="tight")
     fig.clf()
 
-
-def loss_curves_figure(log_history: list[dict[str, Any]]) -> Any:
-    """Train vs validation loss by step (the overfitting diagnostic), or None with nothing logged."""
-    from antrenor.data.plots import _pyplot
-
-    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
-    evaluation = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
-    if not train and not evaluation:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    if train:
-        ax.plot(*zip(*train), label="train loss")
-    if evaluation:
-        ax.plot(*zip(*evaluation), marker="o", label="validation loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend(frameon=False)
-    ax.set_title("Training curves")
-    plt.close(fig)  # the caller saves it; closed figures still render
-    return fig

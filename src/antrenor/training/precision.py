@@ -1,21 +1,10 @@
-"""Whether a run uses bf16: decided once, used by model loading and by the Trainer."""
+"""Whether a training run uses bf16: decided once, used by model loading and by the Trainer."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import torch
-
-
-def cpu_supports_bf16() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+from antrenor.models.precision import cpu_supports_bf16
 
 
 def use_bf16(cfg: Any) -> bool:

@@ -23,7 +23,7 @@ import random
 from typing import Any, Sequence
 
 from antrenor.console import Reporter
-from antrenor.data.kinds import to_messages
+from antrenor.records.kinds import conversational
 from antrenor.training.config import TrainConfig
 from antrenor.training.data import PreparedData
 
@@ -31,34 +31,9 @@ PREFERENCE_TASKS = ("reward", "preference", "rl")  # the tasks TRL's trainers tr
 REFERENCE_FREE = ("simpo", "orpo")
 
 
-def conversational(records: list[dict[str, Any]], kind: str, algorithm: str | None) -> list[dict[str, Any]]:
-    """Prepared preference/feedback records in TRL's conversational format (the chat template applies)."""
-    rows = []
-    for record in records:
-        prompt = prompt_messages(record["prompt"])
-        if kind == "feedback":
-            rows.append({"prompt": prompt, "completion": _answer(record["completion"]), "label": bool(record["label"])})
-        elif algorithm == "kto":  # KTO learns from good and bad examples: each pair gives one of each
-            rows.append({"prompt": prompt, "completion": _answer(record["chosen"]), "label": True})
-            rows.append({"prompt": prompt, "completion": _answer(record["rejected"]), "label": False})
-        else:
-            rows.append({"prompt": prompt, "chosen": _answer(record["chosen"]), "rejected": _answer(record["rejected"])})
-    return rows
-
-
-def prompt_messages(prompt: Any) -> list[dict[str, str]]:
-    if isinstance(prompt, list):
-        return prompt
-    return to_messages({"prompt": prompt, "completion": ""}, "completion")[:1]
-
-
-def _answer(answer: Any) -> list[dict[str, str]]:
-    return answer if isinstance(answer, list) else [{"role": "assistant", "content": answer}]
-
-
 def setup_preference_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> Any:
     from antrenor.training import classify, sft
-    from antrenor.training.tasks import TaskSetup, load_model
+    from antrenor.training.model_setup import TaskSetup, load_model
 
     if sft.ensure_chat_template(tokenizer):
         reporter.warn("the tokenizer has no chat template: using plain ChatML (saved with the model)")

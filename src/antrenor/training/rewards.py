@@ -16,8 +16,15 @@ from typing import Any, Callable, Sequence
 import torch
 
 from antrenor.errors import ConfigError
-from antrenor.training.rl_config import (ClassifierReward, FunctionReward, LengthReward, ModelReward, ReferenceReward,
-                                         RegexReward, RewardSpec)
+from antrenor.training.rl_config import (
+    ClassifierReward,
+    FunctionReward,
+    LengthReward,
+    ModelReward,
+    ReferenceReward,
+    RegexReward,
+    RewardSpec,
+)
 
 SCORING_BATCH = 8
 MAX_SCORED_TOKENS = 2048
@@ -143,7 +150,7 @@ def import_function(path: str) -> Callable[..., Any]:
 
 
 def _load(source: str, task: str, trust_remote_code: bool, allow_pickle: bool) -> Any:
-    from antrenor.evaluation.loading import load_tuned
+    from antrenor.models.loading import load_tuned
 
     return load_tuned(source, task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, bf16=False)
 
@@ -155,13 +162,13 @@ class RewardModelScore:
     __name__ = "reward_model"
 
     def __init__(self, source: str, *, trust_remote_code: bool = False, allow_pickle: bool = False):
-        from antrenor.evaluation.loading import load_judge
+        from antrenor.models.loading import load_judge
 
         loaded = load_judge(source, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
 
     def __call__(self, prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
-        from antrenor.evaluation.preference_eval import reward_scores
+        from antrenor.models.pair_scoring import reward_scores
 
         return reward_scores(self.model, self.tokenizer, prompts, completions, SCORING_BATCH, MAX_SCORED_TOKENS)
 

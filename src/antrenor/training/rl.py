@@ -15,12 +15,11 @@ import random
 from typing import Any
 
 from antrenor.console import Reporter
-from antrenor.data.kinds import to_messages
 from antrenor.errors import ConfigError
 from antrenor.models.registry import check_model_name
+from antrenor.records.kinds import prompt_messages, to_messages
 from antrenor.training.config import TrainConfig
 from antrenor.training.data import PreparedData
-from antrenor.training.preference import prompt_messages
 from antrenor.training.rl_config import ClassifierReward, FunctionReward, ModelReward
 
 
@@ -49,7 +48,7 @@ def _text(answer: Any) -> str | None:
 
 def setup_rl_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> Any:
     from antrenor.training import sft
-    from antrenor.training.tasks import TaskSetup, load_model
+    from antrenor.training.model_setup import TaskSetup, load_model
 
     train = prompt_rows(data.train, data.kind)
     evaluation = prompt_rows(data.validation, data.kind)

@@ -23,9 +23,9 @@ from antrenor.training.adapters import apply_method, trainable_summary
 from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
 from antrenor.training.config import TASK_KINDS, TrainConfig
 from antrenor.training.data import check_prepared_folder, load_prepared
-from antrenor.training.tasks import setup_task
 from antrenor.training.preference import PREFERENCE_TASKS, build_preference_trainer
 from antrenor.training.rl import rl_problems
+from antrenor.training.tasks import setup_task
 from antrenor.training.trackers import tracker_runs
 from antrenor.training.trainer_setup import build_trainer, read_settings_file
 
@@ -121,7 +121,7 @@ def check_before_work(cfg: TrainConfig) -> None:
     problems += _sharding_problems(cfg)
     problems += rl_problems(cfg)
     if cfg.method == "qlora":
-        from antrenor.training.quantize import check_qlora_available
+        from antrenor.training.qlora import check_qlora_available
 
         problems += [p for p in [check_qlora_available()] if p]
     output = Path(cfg.output)

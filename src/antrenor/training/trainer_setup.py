@@ -14,7 +14,12 @@ import torch
 from antrenor.console import Reporter
 from antrenor.errors import ConfigError
 from antrenor.training import ewc
-from antrenor.training.callbacks import CheckpointMarkerCallback, InterruptCallback, MetricsFileCallback, ProgressCallback
+from antrenor.training.callbacks import (
+    CheckpointMarkerCallback,
+    InterruptCallback,
+    MetricsFileCallback,
+    ProgressCallback,
+)
 from antrenor.training.collate import PackedCollator, PaddedCollator
 from antrenor.training.config import TrainConfig
 from antrenor.training.data import reference_lines

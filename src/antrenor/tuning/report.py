@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from antrenor.data.writing import write_json_atomic, write_text_atomic
+from antrenor.reporting.files import write_json_atomic, write_text_atomic
 from antrenor.tuning.config import ParamRange
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from antrenor.console import Reporter
-from antrenor.data.writing import write_text_atomic
 from antrenor.errors import ConfigError
+from antrenor.reporting.files import write_text_atomic
 from antrenor.tuning import report
 from antrenor.tuning.config import ParamRange
 from antrenor.tuning.pipeline_yaml import best_pipeline_text

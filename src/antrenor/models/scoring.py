@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from antrenor.training.sft import IGNORE, encode_conversation
-from antrenor.data.kinds import to_messages
+from antrenor.models.chat import IGNORE, encode_conversation
+from antrenor.records.kinds import to_messages
 
 
 def answer_features(records: list[dict[str, Any]], kind: str, tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:

@@ -2,7 +2,7 @@
 
 Pure functions on lists of texts, labels, scores or embeddings; each returns a `Signal` with its
 statistic, the threshold it was held against, a p-value where a test applies, and a verdict
-(`ok`, `drift`, `not enough data`, `skipped`). No file or model I/O here (see monitor.py).
+(`ok`, `drift`, `not enough data`, `skipped`). No file or model I/O here (see run.py).
 
 Every verdict needs two things at once: an effect larger than the threshold (so a huge log does not
 flag a trivial shift) and a p-value below `alpha` (so a small one does not flag sampling noise).

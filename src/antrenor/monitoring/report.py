@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from antrenor.data.writing import write_json_atomic, write_text_atomic
-from antrenor.evaluation.charts import COLORS, _encoded
-from antrenor.evaluation.report import Block, _plain, fmt, render_html, render_markdown
-from antrenor.serve.drift import DRIFT, Signal
+from antrenor.monitoring.drift import DRIFT, Signal
+from antrenor.reporting.blocks import Block, fmt, plain_values, render_html, render_markdown
+from antrenor.reporting.charts import COLORS, png_base64
+from antrenor.reporting.files import write_json_atomic, write_text_atomic
 
 
 def write_drift_report(output: Path, summary: dict[str, Any], signals: Sequence[Signal]) -> None:
-    write_json_atomic(output / "drift.json", _plain(summary))
+    write_json_atomic(output / "drift.json", plain_values(summary))
     blocks = build_blocks(summary, signals)
     write_text_atomic(output / "drift_report.html", render_html(blocks, title="antrenor drift report"))
     write_text_atomic(output / "drift_report.md", render_markdown(blocks, html_name="drift_report.html"))
@@ -91,9 +91,9 @@ def overlaid_histograms(reference: Sequence[float], production: Sequence[float],
     """Both sides as densities on shared bins (the sides differ in size)."""
     import numpy as np
 
-    from antrenor.data.plots import _pyplot
+    from antrenor.reporting.charts import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     values = np.concatenate([np.asarray(reference, dtype=float), np.asarray(production, dtype=float)])
     high = float(np.quantile(values, 0.99)) if len(values) else 1.0
     bins = np.linspace(float(values.min()) if len(values) else 0.0, max(high, 1e-9), 31)
@@ -104,16 +104,16 @@ def overlaid_histograms(reference: Sequence[float], production: Sequence[float],
     ax.set_xlabel(xlabel + " (last bin: 99th percentile and above)")
     ax.set_ylabel("density")
     ax.legend(frameon=False, fontsize=8)
-    return _encoded(fig)
+    return png_base64(fig)
 
 
 def label_bars(classes: Sequence[str], reference: Sequence[int], production: Sequence[int]) -> str:
     """Share of each class, reference vs predicted in production."""
     import numpy as np
 
-    from antrenor.data.plots import _pyplot
+    from antrenor.reporting.charts import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     positions = np.arange(len(classes))
     fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(classes) + 2), 3.2))
     for i, (label, counts) in enumerate((("reference", reference), ("production", production))):
@@ -122,4 +122,4 @@ def label_bars(classes: Sequence[str], reference: Sequence[int], production: Seq
     ax.set_xticks(positions, classes, rotation=40, ha="right", fontsize=8)
     ax.set_ylabel("share")
     ax.legend(frameon=False, fontsize=8)
-    return _encoded(fig)
+    return png_base64(fig)

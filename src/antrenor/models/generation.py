@@ -14,38 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from antrenor.data.kinds import to_messages
-from antrenor.training.sft import _end_of_turn_ids, ensure_chat_template
-
-
-def split_conversation(record: dict[str, Any], kind: str) -> tuple[list[dict[str, str]], str]:
-    """The conversation up to the last assistant turn, and that turn's text (the reference)."""
-    messages = to_messages(record, kind)
-    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
-    if last is None:
-        return messages, ""
-    return messages[:last], messages[last]["content"]
-
-
-def prompt_ids(records: list[dict[str, Any]], kind: str, tokenizer: Any) -> list[list[int]]:
-    return conversation_prompt_ids([split_conversation(r, kind)[0] for r in records], tokenizer)
-
-
-def conversation_prompt_ids(conversations: list[list[dict[str, str]]], tokenizer: Any) -> list[list[int]]:
-    """Each conversation rendered with the chat template, ending with the assistant's generation prompt."""
-    ensure_chat_template(tokenizer)
-    return [list(tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=False))
-            for messages in conversations]
+from antrenor.models.chat import end_of_turn_ids
 
 
 def pad_token_id(tokenizer: Any) -> int:
     """The id generation pads with: the tokenizer's pad token, else its EOS."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
-def end_of_turn_ids(tokenizer: Any) -> list[int]:
-    """Ids that end an answer: EOS and the chat template's end-of-turn token."""
-    return sorted(_end_of_turn_ids(tokenizer))
 
 
 def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[Any, Any]:

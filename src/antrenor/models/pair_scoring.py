@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
-from antrenor.training.preference import conversational
+from antrenor.records.kinds import conversational
 
 Messages = list[dict[str, str]]
 

@@ -1,8 +1,7 @@
-"""Closing the loop after drift: a sample of production inputs to label, and retraining with the labels.
+"""Closing the loop after drift: retraining with the production inputs people labelled.
 
-`to_label.jsonl` holds records of the reference's kind with the answer left empty (label, output,
-the assistant turn) and the log's `request_id`. Once someone fills them in and the monitor config
-says `labelled: PATH`, a monitor run that finds drift retrains: the pipeline YAML's `prepare`
+The monitor stage writes `to_label.jsonl` (monitoring/labelling.py). Once someone fills it in and the
+monitor config says `labelled: PATH`, a monitor run that finds drift retrains: the pipeline YAML's `prepare`
 section with the labelled records appended to its inputs, then its `train` section on the result,
 both into a new `retrain-<UTC time>` folder under the monitor's output. Records still unlabelled
 are left out (an empty label would otherwise become a class of its own). Relative paths in the
@@ -12,58 +11,19 @@ pipeline YAML are relative to the working directory, as for `antrenor prepare --
 from __future__ import annotations
 
 import json
-import random
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from antrenor.config import load_config
+from antrenor.config import as_config, load_config
 from antrenor.console import Reporter
-from antrenor.data.writing import write_jsonl_atomic
 from antrenor.errors import ConfigError
-
-
-def blank_record(text: str, kind: str) -> dict[str, Any]:
-    """A record of `kind` whose input is `text` and whose answer is left for a person to write."""
-    if kind == "classification":
-        return {"text": text, "label": ""}
-    if kind == "pairs":
-        return {"text_a": text, "text_b": "", "label": ""}
-    if kind == "instruction":
-        return {"instruction": text, "input": "", "output": ""}
-    if kind == "completion":
-        return {"prompt": text, "completion": ""}
-    if kind == "chat":
-        return {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]}
-    if kind == "preference":
-        return {"prompt": text, "chosen": "", "rejected": ""}
-    return {"text": text}
-
-
-def is_labelled(record: dict[str, Any], kind: str) -> bool:
-    filled = lambda value: value not in (None, "", [])  # noqa: E731
-    if kind == "classification":
-        return filled(record.get("label")) or filled(record.get("labels"))
-    if kind == "pairs":
-        return filled(record.get("text_b")) and (filled(record.get("label")) or filled(record.get("score")))
-    if kind == "instruction":
-        return filled(record.get("output"))
-    if kind == "completion":
-        return filled(record.get("completion"))
-    if kind == "chat":
-        return any(m.get("role") == "assistant" and filled(m.get("content")) for m in record.get("messages") or [])
-    if kind == "preference":
-        return filled(record.get("chosen")) and filled(record.get("rejected"))
-    return filled(record.get("text"))
-
-
-def write_to_label(path: Path, production: Any, kind: str, count: int, seed: int) -> int:
-    """A seeded sample of the window's inputs, in log order; returns how many were written."""
-    chosen = sorted(random.Random(seed).sample(range(len(production.texts)), min(count, len(production.texts))))
-    rows = ({**blank_record(production.texts[i], kind), "request_id": production.request_ids[i]} for i in chosen)
-    return write_jsonl_atomic(path, rows)
+from antrenor.monitoring.config import MonitorConfig
+from antrenor.monitoring.labelling import is_labelled
+from antrenor.monitoring.run import MonitorResult, monitor
+from antrenor.reporting.files import write_jsonl_atomic
 
 
 def check_pipeline(path: Path) -> list[str]:
@@ -141,3 +101,24 @@ def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
         else:
             unreadable += 1
     return records, unreadable
+
+
+class PipelineRetrainer:
+    """The monitor stage's Retrainer: the prepare and train sections of a pipeline YAML, on the original
+    inputs plus the labelled records."""
+
+    def __init__(self, pipeline: str | Path, labelled: str | None):
+        self.pipeline, self.labelled = Path(pipeline), labelled
+
+    def problems(self) -> list[str]:
+        return check_pipeline(self.pipeline)
+
+    def __call__(self, kind: str, output: Path, reporter: Reporter) -> dict[str, Any]:
+        return retrain(self.pipeline, self.labelled, kind, output, reporter)
+
+
+def monitor_and_retrain(config: MonitorConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> MonitorResult:
+    """`antrenor monitor`: the drift checks, and on drift the retraining its `retrain` pipeline asks for."""
+    cfg = as_config(MonitorConfig, config)
+    retrainer = PipelineRetrainer(cfg.retrain, cfg.labelled) if cfg.retrain else None
+    return monitor(cfg, reporter, retrainer)

@@ -82,12 +82,19 @@ def normalization_settings(data_folder: str | Path) -> dict[str, bool] | None:
     A served model must see production text normalized as its training text was (e.g. cedilla
     ş ţ -> ș ț): export records these settings and serve applies them.
     """
-    from antrenor.data.config import PrepareConfig
-
     path = Path(data_folder) / "prepare_config.yaml"
     if not path.is_file():
         return None
     section = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    cfg = PrepareConfig.model_validate(section.get("prepare", section))
-    return {"nfc": cfg.normalize.nfc, "fix_cedilla": cfg.fix_cedilla, "control_chars": cfg.normalize.control_chars,
-            "whitespace": cfg.normalize.whitespace}
+    section = section.get("prepare", section)  # the resolved config: every key is written
+    normalize = section.get("normalize") or {}
+    return {"nfc": normalize.get("nfc", True),
+            "fix_cedilla": fixes_cedilla(normalize.get("fix_cedilla"), section.get("lang")),
+            "control_chars": normalize.get("control_chars", True), "whitespace": normalize.get("whitespace", True)}
+
+
+def fixes_cedilla(setting: bool | None, lang: str | None) -> bool:
+    """Whether cedilla ş ţ become comma-below ș ț: as set, else for Romanian text only."""
+    if setting is not None:
+        return setting
+    return (lang or "").lower() == "ro"

@@ -2,6 +2,8 @@
 -> on drift, a sample to label and (optionally) retraining.
 
 Built for cron: it never prompts, and its exit code says what it found (see MonitorConfig).
+Retraining runs other stages (prepare, train), so this stage does not run it itself: the caller
+hands in a `Retrainer` (antrenor.monitor() and the CLI pass pipeline/retrain.py's).
 
 Example:
     >>> import antrenor
@@ -15,78 +17,25 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Protocol
 
-from pydantic import Field
-
-from antrenor.config import StageConfig, StrictModel, as_config, save_resolved_config
+from antrenor.config import as_config, save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import ConfigError
-from antrenor.serve import drift
-from antrenor.serve.reference import ProductionInputs, Reference, read_production, read_reference
-
-EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_RETRAINED = 0, 3, 4
-SignalName = Literal["length", "vocabulary", "diacritics", "cedilla", "language", "embedding", "labels", "confidence"]
-ALL_SIGNALS = ["length", "vocabulary", "diacritics", "cedilla", "language", "embedding", "labels", "confidence"]
-
-
-class ThresholdsConfig(StrictModel):
-    """When a signal says drift: its effect must pass the threshold AND its test's p-value must be under alpha."""
-
-    alpha: float = Field(0.01, gt=0.0, lt=1.0, description="p-value below which a shift is not sampling noise "
-                         "(several signals are tested, so keep it small: false alarms add up).")
-    length_psi: float = Field(0.25, gt=0.0, description="PSI of input lengths (< 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted).")
-    oov_ratio: float = Field(1.5, gt=0.0, description="Production OOV rate / the reference's own held-out OOV rate.")
-    diacritics_change: float = Field(0.3, gt=0.0, description="Relative change of the Romanian diacritics rate (0.3 = 30 %).")
-    cedilla_share: float = Field(0.2, gt=0.0, le=1.0, description="Absolute change of the share of ș ț written with a cedilla (ş ţ).")
-    language_drop: float = Field(0.1, gt=0.0, le=1.0, description="Drop of the share of inputs in the reference's main language.")
-    label_psi: float = Field(0.25, gt=0.0, description="PSI of predicted labels vs the reference's labels (classifiers).")
-    confidence_drop: float = Field(0.1, gt=0.0, le=1.0, description="Drop of the mean top score, older vs newer half of the window (classifiers).")
+from antrenor.monitoring import drift
+from antrenor.monitoring.config import EXIT_DRIFT, EXIT_NO_DRIFT, EXIT_RETRAINED, MonitorConfig
+from antrenor.monitoring.labelling import write_to_label
+from antrenor.monitoring.reference import ProductionInputs, Reference, read_production, read_reference
+from antrenor.monitoring.report import write_drift_report
 
 
-class MonitorConfig(StageConfig):
-    """`antrenor monitor`: compare what production sends (the request log of `antrenor serve`) with the
-    training data (an `antrenor prepare` folder) on input length, vocabulary, Romanian diacritics, language,
-    sentence embeddings and, for classifiers, predicted labels and confidence. Writes drift_report.html/.md
-    and drift.json; on drift, to_label.jsonl (a sample to label) and, with `retrain`, a retrained model.
-    Exit codes (for cron): 0 no drift, 3 drift found, 4 drift found and a model retrained;
-    1 failure, 2 bad configuration. Never prompts."""
+class Retrainer(Protocol):
+    """What retraining on drift needs from the caller: its problems, known before any work, and the run itself
+    (which returns the summary drift.json records under "retrain")."""
 
-    stage: ClassVar[str] = "monitor"
+    def problems(self) -> list[str]: ...
 
-    log: str = Field(..., description="The SQLite request log `antrenor serve` writes.")
-    reference: str = Field(..., description="The training data: a folder written by `antrenor prepare`.")
-    output: str = Field(..., description="Output folder for the report, drift.json, to_label.jsonl and retraining runs.")
-    since: str | None = Field(None, description="Only log rows after this ISO-8601 UTC time, as the log writes it (e.g. 2025-01-31T00:00:00).")
-    window: int | None = Field(1000, ge=1, description="Only the last N production inputs (status 200); none = all.")
-    endpoints: list[str] | None = Field(
-        None, description="Endpoints whose inputs are compared; default: those serving the reference's kind "
-        "(/v1/classify for classification, /v1/chat/completions and /v1/completions for instructions and chat).")
-    signals: list[SignalName] = Field(
-        default_factory=lambda: list(ALL_SIGNALS),
-        description="Signals computed: length, vocabulary, diacritics, cedilla, language, embedding, labels, confidence.")
-    min_inputs: int = Field(30, ge=5, description="Fewer production inputs than this: a signal says 'not enough data'.")
-    length_unit: Literal["words", "chars"] = Field("words", description="Input length counted in words or characters.")
-    sample_size: int = Field(200, ge=10, description="Texts per side for language detection and embeddings (a seeded sample).")
-    embedding_model: str = Field("minilm-l6", description="Encoder for embedding drift (mean-pooled); the default works offline.")
-    embedding_max_length: int = Field(128, ge=8, description="Tokens per text embedded (longer texts are cut).")
-    permutations: int = Field(500, ge=50, description="Permutations of the MMD test (p-value resolution 1/(N+1)).")
-    seed: int = Field(0, description="Seed for samples and permutations: same log + seed -> same report.")
-    label_sample: int = Field(100, ge=1, description="Production inputs written to to_label.jsonl when drift is found.")
-    labelled: str | None = Field(None, description="JSONL of to_label.jsonl records you labelled; retraining adds them to the data.")
-    retrain: str | None = Field(None, description="Pipeline YAML whose prepare and train sections retrain on drift.")
-    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="Drift thresholds.")
-
-    def doubts(self) -> list[str]:
-        doubts = []
-        if self.thresholds.alpha > 0.05:
-            doubts.append(f"thresholds.alpha={self.thresholds.alpha}: with {len(self.signals)} signals, a false alarm "
-                          "on some signal becomes likely (0.01 is usual)")
-        if self.window is not None and self.window < self.min_inputs:
-            doubts.append(f"window={self.window} is under min_inputs={self.min_inputs}: every signal will lack data")
-        if self.retrain and not self.labelled:
-            doubts.append("retrain is set but labelled is not: on drift, only to_label.jsonl is written")
-        return doubts
+    def __call__(self, kind: str, output: Path, reporter: Reporter) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -111,11 +60,13 @@ class MonitorResult:
         return EXIT_RETRAINED if (self.retrain or {}).get("status") == "completed" else EXIT_DRIFT
 
 
-def monitor(config: MonitorConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> MonitorResult:
-    """Run the drift checks once; see MonitorConfig. `result.exit_code` is what the CLI exits with."""
+def monitor(config: MonitorConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None,
+            retrainer: Retrainer | None = None) -> MonitorResult:
+    """Run the drift checks once; see MonitorConfig. `result.exit_code` is what the CLI exits with.
+    With `retrain` set, `retrainer` runs it on drift (antrenor.monitor() passes one)."""
     cfg = as_config(MonitorConfig, config)
     reporter = reporter or Reporter("quiet")
-    check_before_work(cfg)
+    check_before_work(cfg, retrainer)
     for doubt in cfg.doubts():
         reporter.warn(doubt)
     output = Path(cfg.output)
@@ -129,16 +80,14 @@ def monitor(config: MonitorConfig | dict[str, Any] | str | Path, reporter: Repor
     for note in notes:
         reporter.warn(note)
 
-    from antrenor.serve import retrain
-    from antrenor.serve.drift_report import write_drift_report
 
     to_label, retrained = None, None
     if drift.any_drift(signals):
         to_label = output / "to_label.jsonl"
-        written = retrain.write_to_label(to_label, production, reference.kind, cfg.label_sample, cfg.seed)
+        written = write_to_label(to_label, production, reference.kind, cfg.label_sample, cfg.seed)
         reporter.info(f"drift found: {written} recent inputs to label in [bold]{to_label}[/]")
         if cfg.retrain:
-            retrained = retrain.retrain(Path(cfg.retrain), cfg.labelled, reference.kind, output, reporter)
+            retrained = retrainer(reference.kind, output, reporter)
     save_resolved_config(cfg, output / "monitor_config.yaml")
     result = MonitorResult(output, output / "drift_report.html", output / "drift_report.md", output / "drift.json",
                            signals, to_label, retrained)
@@ -147,7 +96,7 @@ def monitor(config: MonitorConfig | dict[str, Any] | str | Path, reporter: Repor
     return result
 
 
-def check_before_work(cfg: MonitorConfig) -> None:
+def check_before_work(cfg: MonitorConfig, retrainer: Retrainer | None = None) -> None:
     """Every problem that can be known before reading the log, reported at once."""
     from antrenor.models.registry import check_model_name
 
@@ -161,10 +110,11 @@ def check_before_work(cfg: MonitorConfig) -> None:
         problems.append(f"embedding_model: {check_model_name(cfg.embedding_model)}")
     if cfg.labelled and Path(cfg.labelled).is_dir():
         problems.append(f"labelled {cfg.labelled} is a folder: give the JSONL file of labelled records")
-    if cfg.retrain:
-        from antrenor.serve.retrain import check_pipeline
-
-        problems += check_pipeline(Path(cfg.retrain))
+    if cfg.retrain and retrainer is None:
+        problems.append("retrain is set, but retraining runs the prepare and train stages: call antrenor.monitor() "
+                        "or the `antrenor monitor` command, which run it (this stage function alone cannot)")
+    elif cfg.retrain:
+        problems += retrainer.problems()
     if problems:
         raise ConfigError("cannot start the monitor:", problems=problems)
 
@@ -187,7 +137,7 @@ def compute_signals(cfg: MonitorConfig, reference: Reference, production: Produc
         signals.append(drift.cedilla_shift(ref, prod, threshold=t.cedilla_share, **limits))
     ref_sample, prod_sample = _sample(ref, cfg.sample_size, cfg.seed), _sample(prod, cfg.sample_size, cfg.seed)
     if "language" in wanted:
-        from antrenor.data.validate import load_language_detector
+        from antrenor.records.language import load_language_detector
 
         signals.append(drift.language_shift(ref_sample, prod_sample, load_language_detector(), threshold=t.language_drop, **limits))
     if "embedding" in wanted:
@@ -210,7 +160,7 @@ def _embedding_signal(cfg: MonitorConfig, reference: list[str], production: list
         return drift.embedding_shift(_empty(reference), _empty(production), min_inputs=cfg.min_inputs)
     reporter.info(f"embedding {len(reference)} + {len(production)} texts with {cfg.embedding_model}")
     encoder, tokenizer = load_encoder(cfg.embedding_model)
-    from antrenor.evaluation.scoring import mean_pooled_embeddings
+    from antrenor.models.scoring import mean_pooled_embeddings
 
     embed = lambda texts: mean_pooled_embeddings(encoder, tokenizer, texts, max_length=cfg.embedding_max_length)  # noqa: E731
     return drift.embedding_shift(embed(reference), embed(production), alpha=cfg.thresholds.alpha,

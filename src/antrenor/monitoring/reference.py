@@ -112,7 +112,7 @@ class ProductionInputs:
 def read_production(log_path: str, kind: str, endpoints: list[str] | None, since: str | None,
                     window: int | None) -> ProductionInputs:
     """The last `window` inputs of status-200 rows of the chosen endpoints, oldest first."""
-    from antrenor.serve.store import open_read_only
+    from antrenor.records.request_log import open_read_only
 
     log = open_read_only(log_path)
     try:

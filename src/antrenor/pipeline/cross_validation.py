@@ -18,10 +18,12 @@ import numpy as np
 
 from antrenor.config import load_config, save_resolved_config
 from antrenor.console import Reporter
-from antrenor.data.writing import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from antrenor.errors import ConfigError
-from antrenor.evaluation.examples import read_split
-from antrenor.evaluation.stats import mean_std
+from antrenor.evaluation.config import EvalConfig
+from antrenor.evaluation.run import EvalResult
+from antrenor.records.splits import read_split
+from antrenor.reporting.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from antrenor.reporting.stats import mean_std
 
 
 def fold_indices(labels: list[str], k: int, seed: int) -> list[np.ndarray]:
@@ -34,8 +36,9 @@ def fold_indices(labels: list[str], k: int, seed: int) -> list[np.ndarray]:
     return [test for _, test in splitter.split(np.zeros(len(labels)), labels)]
 
 
-def cross_validate(cfg: Any, reporter: Reporter) -> Any:
-    from antrenor.evaluation.run import EvalResult, evaluate
+def cross_validate(cfg: EvalConfig, reporter: Reporter) -> EvalResult:
+    """Train a fresh model per fold with cfg.train_config and score it on its fold; mean ± std per metric."""
+    from antrenor.evaluation.run import evaluate
     from antrenor.training.config import TrainConfig
     from antrenor.training.run import train
 
@@ -69,7 +72,7 @@ def cross_validate(cfg: Any, reporter: Reporter) -> Any:
     write_json_atomic(output / "metrics.json", summary)
     markdown = _markdown(summary)
     write_text_atomic(output / "eval_report.md", markdown)
-    from antrenor.evaluation.report import render_html
+    from antrenor.reporting.blocks import render_html
 
     write_text_atomic(output / "eval_report.html", render_html(_blocks(summary)))
     return EvalResult(output, output / "eval_report.html", output / "eval_report.md", summary)
@@ -84,7 +87,7 @@ def _write_fold(source: Path, manifest: dict[str, Any], records: list[dict[str, 
     return target
 
 
-def _summary(cfg: Any, figures: list[dict[str, float]], examples: int) -> dict[str, Any]:
+def _summary(cfg: EvalConfig, figures: list[dict[str, float]], examples: int) -> dict[str, Any]:
     names = list(figures[0])
     stats = {}
     for name in names:
@@ -104,6 +107,6 @@ def _blocks(summary: dict[str, Any]) -> list:
 
 
 def _markdown(summary: dict[str, Any]) -> str:
-    from antrenor.evaluation.report import render_markdown
+    from antrenor.reporting.blocks import render_markdown
 
     return render_markdown(_blocks(summary))

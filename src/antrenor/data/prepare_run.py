@@ -11,13 +11,14 @@ from typing import Any
 from antrenor.console import Reporter
 from antrenor.data import dedup, lengths, preference_pairs, report
 from antrenor.data.config import PrepareConfig
-from antrenor.data.kinds import apply_columns, detect_kind
-from antrenor.data.normalize import TextNormalizer
 from antrenor.data.readers import file_sha256, read_records
-from antrenor.data.records import Problem, RawRecord, Record, Reject
+from antrenor.data.records import RawRecord, Record, Reject
 from antrenor.data.split import assign_splits
 from antrenor.data.validate import RecordValidator
 from antrenor.errors import DataError
+from antrenor.records.kinds import apply_columns, detect_kind
+from antrenor.records.normalize import TextNormalizer
+from antrenor.records.problem import Problem
 
 KIND_SAMPLE_SIZE = 1000
 # Classification reads the start of a text; raw text for pre-training is chunked by the train

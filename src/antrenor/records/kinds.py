@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from antrenor.data.records import Problem
+from antrenor.records.problem import Problem
 
 # Tried in this order: the first kind whose signature a record has wins.
 DETECTION_ORDER = ("preference", "feedback", "chat", "instruction", "completion", "pairs", "classification", "text")
@@ -329,3 +329,34 @@ def map_texts(record: dict[str, Any], kind: str, fn, user_side_only: bool = Fals
         if isinstance(out.get(key), str):
             out[key] = fn(out[key])
     return out
+
+
+def model_inputs(records: list[dict[str, Any]]) -> list[str | tuple[str, str]]:
+    """What a classifier reads from each record: its text, or its (text_a, text_b) pair."""
+    return [(r["text_a"], r["text_b"]) if "text_a" in r else r["text"] for r in records]
+
+
+def conversational(records: list[dict[str, Any]], kind: str, algorithm: str | None) -> list[dict[str, Any]]:
+    """Prepared preference/feedback records in TRL's conversational format (the chat template applies)."""
+    rows = []
+    for record in records:
+        prompt = prompt_messages(record["prompt"])
+        if kind == "feedback":
+            rows.append({"prompt": prompt, "completion": _answer(record["completion"]), "label": bool(record["label"])})
+        elif algorithm == "kto":  # KTO learns from good and bad examples: each pair gives one of each
+            rows.append({"prompt": prompt, "completion": _answer(record["chosen"]), "label": True})
+            rows.append({"prompt": prompt, "completion": _answer(record["rejected"]), "label": False})
+        else:
+            rows.append({"prompt": prompt, "chosen": _answer(record["chosen"]), "rejected": _answer(record["rejected"])})
+    return rows
+
+
+def prompt_messages(prompt: Any) -> list[dict[str, str]]:
+    """A preference record's prompt as messages: as given when it is a conversation, else one user turn."""
+    if isinstance(prompt, list):
+        return prompt
+    return to_messages({"prompt": prompt, "completion": ""}, "completion")[:1]
+
+
+def _answer(answer: Any) -> list[dict[str, str]]:
+    return answer if isinstance(answer, list) else [{"role": "assistant", "content": answer}]

@@ -1,4 +1,5 @@
-"""The request log: every request and response the server handles, in SQLite.
+"""The request log: every request and response the server handles, in SQLite. The server writes it; the
+monitor reads it (the columns below are the contract between them).
 
 One row per HTTP request, written when the response is complete (streamed responses when the
 stream ends). WAL journal mode: readers (`antrenor monitor`, a dashboard) never block the server,
