@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from antrenor.moved_modules import install as _keep_old_import_paths
+
+_keep_old_import_paths()  # modules that moved in the one-way layout still import from their old paths
+
 __version__ = "0.1.0"
 __all__ = ["prepare", "train", "tune", "evaluate", "export", "monitor", "__version__"]
 

@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "serve, report", description="Human evaluation: `human ACTION --help` for the actions.")
     from antrenor.human.cli import add_human_actions
 
-    add_human_actions(human, _output_flags_after_action())
+    add_human_actions(human, _output_flags_after_action(), _config_flags())
 
     models = verbs.add_parser("models", parents=[output], help="list, search, size and recommend base models",
                               description="List the model registry; `models ACTION --help` for the actions.")

@@ -68,14 +68,14 @@ def merged_keys(cls: type[C], config_file: str | Path | None = None, overrides: 
     problems: list[str] = []
     merged: dict[str, Any] = {}
     if config_file is not None:
-        merged = _read_yaml_section(Path(config_file), cls.stage, problems)
+        merged = read_yaml_section(Path(config_file), cls.stage, problems)
     for item in overrides:
-        parsed = _parse_override(item, problems)
+        parsed = parse_override(item, problems)
         if parsed is not None:
-            _deep_merge(merged, parsed)
+            deep_merge(merged, parsed)
     for key, value in (flags or {}).items():
         if value is not None:
-            _deep_merge(merged, _nest(key.split("."), value))
+            deep_merge(merged, _nest(key.split("."), value))
     if problems:
         raise ConfigError("the configuration has problems:", problems=problems)
     return merged
@@ -121,7 +121,7 @@ def describe_fields(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, s
     rows = []
     for name, field in cls.model_fields.items():
         key = prefix + name
-        nested = _model_class(field.annotation)
+        nested = model_class_at(field.annotation)
         if nested is not None:
             rows.append((key, "section", "", field.description or ""))
             rows.extend(describe_fields(nested, key + "."))
@@ -139,7 +139,8 @@ def describe_fields(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, s
     return rows
 
 
-def _read_yaml_section(path: Path, stage: str, problems: list[str]) -> dict[str, Any]:
+def read_yaml_section(path: Path, stage: str, problems: list[str]) -> dict[str, Any]:
+    """A YAML file's `stage` section (or the whole file when it has none); problems are appended, not raised."""
     if not path.is_file():
         problems.append(f"config file {path} does not exist")
         return {}
@@ -161,7 +162,8 @@ def _read_yaml_section(path: Path, stage: str, problems: list[str]) -> dict[str,
     return data
 
 
-def _parse_override(item: str, problems: list[str]) -> dict[str, Any] | None:
+def parse_override(item: str, problems: list[str]) -> dict[str, Any] | None:
+    """`a.b=value` (value read as YAML) as the nested dict {"a": {"b": value}}; None and a problem when malformed."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         problems.append(f"--set {item!r}: expected key=value, e.g. --set seed=7")
@@ -179,15 +181,17 @@ def _nest(parts: list[str], value: Any) -> dict[str, Any]:
     return value
 
 
-def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+def deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    """Merge `new` into `into` in place, nested dicts key by key (later values win)."""
     for key, value in new.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _deep_merge(into[key], value)
+            deep_merge(into[key], value)
         else:
             into[key] = value
 
 
-def _model_class(annotation: Any) -> type[BaseModel] | None:
+def model_class_at(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field's annotation holds (also inside Optional/Union), or None."""
     candidates = [annotation, *typing.get_args(annotation)]
     for candidate in candidates:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
@@ -213,7 +217,7 @@ def _field_names_at(cls: type[BaseModel], loc: list[str]) -> list[str]:
     current: type[BaseModel] | None = cls
     for part in loc:
         field = current.model_fields.get(part) if current else None
-        current = _model_class(field.annotation) if field else None
+        current = model_class_at(field.annotation) if field else None
         if current is None:
             return []
     return list(current.model_fields) if current else []

@@ -19,13 +19,15 @@ def stage_configs() -> list[type]:
     from antrenor.data.config import PrepareConfig
     from antrenor.evaluation.config import EvalConfig
     from antrenor.export.config import ExportConfig
+    from antrenor.human.config import HumanCreateConfig, HumanReportConfig, HumanServeConfig
     from antrenor.monitoring.config import MonitorConfig
     from antrenor.pipeline.config import RunConfig
     from antrenor.serve.config import ServeConfig
     from antrenor.training.config import TrainConfig
     from antrenor.tuning.config import TuneConfig
 
-    return [RunConfig, PrepareConfig, TrainConfig, EvalConfig, ExportConfig, ServeConfig, MonitorConfig, TuneConfig]
+    return [RunConfig, PrepareConfig, TrainConfig, EvalConfig, ExportConfig, ServeConfig, MonitorConfig, TuneConfig,
+            HumanCreateConfig, HumanServeConfig, HumanReportConfig]
 
 
 def config_reference_markdown() -> str:

@@ -9,6 +9,8 @@ import pytest
 from antrenor.cli import main
 from tests.conftest import read_jsonl, write_jsonl
 
+pytestmark = pytest.mark.integration
+
 LONG_OUTPUT = ("Dispozițiile prezentului cod reglementează raporturile patrimoniale și pe cele nepatrimoniale "
                "dintre persoane, ca subiecte de drept civil, precum și regulile de competență ale instanțelor")
 

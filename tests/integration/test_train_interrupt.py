@@ -38,5 +38,8 @@ def test_sigint_saves_a_checkpoint_and_resume_completes(sft_data, tiny_llama_dir
     finished = subprocess.run(command + ["--resume", "--set", "max_steps=" + str(stopped_at + 3)],
                               capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
-    assert json.loads((output / "manifest.json").read_text())["status"] == "completed"
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    # it went on from the interrupted step: 3 more steps, not a restart from step 0
+    assert (manifest["metrics"]["started_at_step"], manifest["metrics"]["steps_run"]) == (stopped_at, 3)
     assert (output / "adapter_model.safetensors").exists()

@@ -117,6 +117,11 @@ def test_resumed_run_equals_uninterrupted_run(sft_data, tiny_llama_dir, tmp_path
     shutil.rmtree(tmp_path / "split" / "checkpoints" / "checkpoint-8")
     resumed = run(sft_data, tiny_llama_dir, tmp_path / "split", **settings, resume=True)
     assert resumed.metrics["train_loss"] != 0 and resumed.status == "completed"
+    # it continued from step 4 and made only the 4 missing steps (a silent restart would start at 0 and run 8)
+    assert (whole.metrics["started_at_step"], whole.metrics["steps_run"]) == (0, 8)
+    assert (resumed.metrics["started_at_step"], resumed.metrics["steps_run"]) == (4, 4)
+    manifest = json.loads((tmp_path / "split" / "manifest.json").read_text())
+    assert manifest["metrics"]["started_at_step"] == 4
     assert abs(resumed.metrics["eval_loss"] - whole.metrics["eval_loss"]) < 1e-6
 
 

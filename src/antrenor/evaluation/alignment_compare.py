@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from antrenor.evaluation.config import EvalConfig
 from antrenor.reporting.stats import bootstrap_ci, paired_bootstrap_pvalue, sign_test_pvalue
 
 MARGIN_KEYS = ("rewards/margins", "margin")
@@ -29,7 +30,7 @@ REWARD_KEYS = ("reward", "mean_reward", "rewards/chosen", "rewards/rejected")
 CURVE_GROUPS = ("reward", "margin", "KL", "accuracy")  # the report's panels, in this order
 
 
-def compare_alignment(tuned: dict[str, Any], base: dict[str, Any], cfg: Any) -> dict[str, Any]:
+def compare_alignment(tuned: dict[str, Any], base: dict[str, Any], cfg: EvalConfig) -> dict[str, Any]:
     """What a tuned aligned LM changed against its base on the same prompts and pairs (empty if nothing to compare)."""
     comparison = {}
     for name, figure in (("margin", margin_change), ("reward", win_rate)):
@@ -45,7 +46,7 @@ def _column(rows: list[dict[str, Any]], name: str) -> np.ndarray | None:
     return np.array([row[name] for row in rows], dtype=float)
 
 
-def win_rate(tuned: np.ndarray, base: np.ndarray, cfg: Any) -> dict[str, Any]:
+def win_rate(tuned: np.ndarray, base: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
     """Share of prompts whose tuned answer the judge rewards above the base's (ties count half)."""
     verdicts = np.where(tuned > base, 1.0, np.where(tuned == base, 0.5, 0.0))
     low, high = bootstrap_ci(lambda idx: float(verdicts[idx].mean()), len(verdicts), cfg.bootstrap_samples, cfg.seed)
@@ -55,7 +56,7 @@ def win_rate(tuned: np.ndarray, base: np.ndarray, cfg: Any) -> dict[str, Any]:
             "p_value": sign_test_pvalue(wins, losses), "test": "two-sided exact sign test, ties left out"}
 
 
-def margin_change(tuned: np.ndarray, base: np.ndarray, cfg: Any) -> dict[str, Any]:
+def margin_change(tuned: np.ndarray, base: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
     """Mean per-pair change of the log-prob margin (tuned - base), and the share of pairs where it rose."""
     change = tuned - base
     low, high = bootstrap_ci(lambda idx: float(change[idx].mean()), len(change), cfg.bootstrap_samples, cfg.seed)

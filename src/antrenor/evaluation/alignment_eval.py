@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from antrenor.console import Reporter
+from antrenor.evaluation.config import EvalConfig
 from antrenor.evaluation.forgetting import chat_model_figures
 from antrenor.models.chat import conversation_prompt_ids, split_conversation
 from antrenor.models.generation import generate_answers
@@ -55,7 +56,7 @@ def margin_metrics(margins: np.ndarray) -> dict[str, Any]:
 class AlignedModelEvaluator:
     """Tasks preference and rl: margins on held-out pairs (preference data), greedy answers to every prompt."""
 
-    def __init__(self, kind: str, cfg: Any, progress: Any = None):
+    def __init__(self, kind: str, cfg: EvalConfig, progress: Any = None):
         self.kind, self.cfg, self.progress = kind, cfg, progress
         self.has_pairs = kind == "preference"
         # robustness: the margins again with typos etc. in the prompts; without pairs there is no figure to perturb
@@ -96,7 +97,7 @@ class RewardModelEvaluator:
 
     suites = {"metrics"}  # no general-ability figure for a reward head, and no untrained base to compare it with
 
-    def __init__(self, cfg: Any, progress: Any = None):
+    def __init__(self, cfg: EvalConfig, progress: Any = None):
         self.cfg, self.progress = cfg, progress
 
     def score(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[dict, list[dict[str, Any]], dict]:
@@ -113,7 +114,7 @@ class RewardModelEvaluator:
         return metrics, rows, {"mean_reward": float(np.mean(chosen + rejected)) if records else None}
 
 
-def judge_answers(results: dict[str, dict[str, Any]], records: list[dict[str, Any]], kind: str, cfg: Any,
+def judge_answers(results: dict[str, dict[str, Any]], records: list[dict[str, Any]], kind: str, cfg: EvalConfig,
                   reporter: Reporter) -> dict[str, Any]:
     """Score every model's answers with the judge; add `reward` to each model's rows and metrics.
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from antrenor.evaluation.config import EvalConfig
 from antrenor.evaluation.forgetting import sts_spearman
 from antrenor.evaluation.metrics import (
     classification_details,
@@ -63,7 +64,7 @@ class LinearProbe:
 
 
 class ClassificationEvaluator:
-    def __init__(self, cfg: Any, labels: dict[str, Any], train_records: list[dict[str, Any]], progress: Any = None):
+    def __init__(self, cfg: EvalConfig, labels: dict[str, Any], train_records: list[dict[str, Any]], progress: Any = None):
         self.cfg, self.labels, self.train_records, self.progress = cfg, labels, train_records, progress
         self.problem_type = labels.get("problem_type", "single_label_classification")
         self.names = [labels["id2label"][i] for i in sorted(labels["id2label"])] if "id2label" in labels else []

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from antrenor.evaluation.alignment_compare import compare_alignment, final_curve_values, read_training_log
-from antrenor.evaluation.config import ALIGNED_LM_TASKS
+from antrenor.evaluation.config import ALIGNED_LM_TASKS, EvalConfig
 from antrenor.evaluation.forgetting import compare_forgetting
 from antrenor.evaluation.metrics import LOWER_IS_BETTER
 from antrenor.provenance import package_versions
@@ -28,7 +28,7 @@ def headline_metric(task: str, metric_names: list[str]) -> str:
     return metric_names[0]
 
 
-def compare_models(results: dict[str, dict[str, Any]], cfg: Any, task: str, kind: str, examples: int,
+def compare_models(results: dict[str, dict[str, Any]], cfg: EvalConfig, task: str, kind: str, examples: int,
                    notes: list[str]) -> dict[str, Any]:
     base = next((label for label, r in results.items() if r["role"] == "base"), None)
     models = {}
@@ -60,7 +60,7 @@ def compare_models(results: dict[str, dict[str, Any]], cfg: Any, task: str, kind
     }
 
 
-def _gains(tuned: dict[str, Any], base: dict[str, Any], examples: int, cfg: Any) -> dict[str, dict[str, Any]]:
+def _gains(tuned: dict[str, Any], base: dict[str, Any], examples: int, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
     gains = {}
     for name, fn in tuned["_metric_fns"].items():
         if name not in base["_metric_fns"]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from antrenor.errors import ConfigError
+from antrenor.evaluation.config import EvalConfig
 from antrenor.models.scoring import mean_pooled_embeddings, text_features, token_losses
 from antrenor.records.bundled import general_probes
 
@@ -42,7 +43,7 @@ def reference_texts(files: list[str] | None, max_lines: int) -> dict[str, list[s
     return texts
 
 
-def reference_perplexities(loaded: Any, cfg: Any, max_length: int, batch_size: int) -> dict[str, float]:
+def reference_perplexities(loaded: Any, cfg: EvalConfig, max_length: int, batch_size: int) -> dict[str, float]:
     """Perplexity on each reference file: {"perplexity_general_ro": ..., ...}."""
     figures = {}
     for name, lines in reference_texts(cfg.reference, cfg.max_lines).items():
@@ -51,7 +52,7 @@ def reference_perplexities(loaded: Any, cfg: Any, max_length: int, batch_size: i
     return figures
 
 
-def chat_model_figures(loaded: Any, cfg: Any) -> dict[str, float]:
+def chat_model_figures(loaded: Any, cfg: EvalConfig) -> dict[str, float]:
     """A chat model's general ability: perplexity on each reference file and, if configured, the general probes."""
     figures = reference_perplexities(loaded, cfg.forgetting, cfg.max_length, cfg.batch_size)
     if cfg.forgetting.probes:

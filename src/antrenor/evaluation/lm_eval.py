@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from antrenor.evaluation.config import EvalConfig
 from antrenor.evaluation.forgetting import reference_perplexities, reference_texts
 from antrenor.evaluation.metrics import perplexity_metric
 from antrenor.models.loading import LoadedModel
@@ -40,7 +41,7 @@ def masked_token_losses(model: Any, tokenizer: Any, texts: list[str], max_length
 
 
 class LanguageModelEvaluator:
-    def __init__(self, task: str, cfg: Any, progress: Any = None):
+    def __init__(self, task: str, cfg: EvalConfig, progress: Any = None):
         self.task, self.cfg, self.progress = task, cfg, progress
 
     def _losses(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:

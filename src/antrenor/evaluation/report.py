@@ -11,6 +11,7 @@ from typing import Any
 
 from antrenor.evaluation import charts
 from antrenor.evaluation.alignment_report import alignment_blocks, alignment_curve_blocks
+from antrenor.evaluation.config import EvalConfig
 from antrenor.reporting.blocks import Block, fmt, plain_values, render_html, render_markdown
 from antrenor.reporting.charts import metric_bars
 from antrenor.reporting.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
@@ -18,7 +19,7 @@ from antrenor.reporting.files import write_json_atomic, write_jsonl_atomic, writ
 WORST_SHOWN = 10
 
 
-def write_reports(output: Path, summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: Any) -> tuple[Path, Path]:
+def write_reports(output: Path, summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: EvalConfig) -> tuple[Path, Path]:
     write_json_atomic(output / "metrics.json", plain_values(summary))
     write_jsonl_atomic(output / "predictions.jsonl",
                        ({"model": label, **row} for label, r in results.items() for row in r["predictions"]))
@@ -58,7 +59,7 @@ def headline_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def build_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: Any) -> list[Block]:
+def build_blocks(summary: dict[str, Any], results: dict[str, dict[str, Any]], cfg: EvalConfig) -> list[Block]:
     models = summary["models"]
     blocks: list[Block] = [("h1", "Evaluation report"), ("p", headline_sentence(summary)),
                            ("p", f"Task {summary['task']} on {summary['examples']} {summary['split']} examples of "

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from antrenor.evaluation.config import EvalConfig
 from antrenor.evaluation.forgetting import chat_model_figures
 from antrenor.evaluation.metrics import generation_metrics, perplexity_metric, sentence_scores
 from antrenor.models.chat import prompt_ids, split_conversation
@@ -23,7 +24,7 @@ ROBUSTNESS_METRICS = ("rougeL", "chrf")
 
 
 class SftEvaluator:
-    def __init__(self, kind: str, cfg: Any, progress: Any = None):
+    def __init__(self, kind: str, cfg: EvalConfig, progress: Any = None):
         self.kind, self.cfg, self.progress = kind, cfg, progress
 
     def _answers(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from antrenor.console import Reporter
+from antrenor.evaluation.config import EvalConfig
 from antrenor.evaluation.metrics import LOWER_IS_BETTER
 from antrenor.evaluation.perturb import perturb_record, perturb_text
 from antrenor.records.splits import sample
@@ -23,7 +24,7 @@ from antrenor.reporting.stats import auroc
 ALL_SUITES = {"metrics", "robustness", "ood", "forgetting"}
 
 
-def make_evaluator(task: str, kind: str, cfg: Any, labels: dict[str, Any], train_records: list[dict[str, Any]]) -> Any:
+def make_evaluator(task: str, kind: str, cfg: EvalConfig, labels: dict[str, Any], train_records: list[dict[str, Any]]) -> Any:
     if task in ("preference", "rl"):
         from antrenor.evaluation.alignment_eval import AlignedModelEvaluator
 
@@ -45,13 +46,13 @@ def make_evaluator(task: str, kind: str, cfg: Any, labels: dict[str, Any], train
     return LanguageModelEvaluator(task, cfg)
 
 
-def runs_suite(evaluator: Any, name: str, cfg: Any) -> bool:
+def runs_suite(evaluator: Any, name: str, cfg: EvalConfig) -> bool:
     """Asked for, and meaningful for the evaluator's task (an evaluator may declare the `suites` it supports)."""
     return name in cfg.suite and name in getattr(evaluator, "suites", ALL_SUITES)
 
 
 def evaluate_model(loaded: Any, evaluator: Any, records: list[dict[str, Any]], ood_records: list[dict[str, Any]] | None,
-                   kind: str, cfg: Any, reporter: Reporter) -> dict[str, Any]:
+                   kind: str, cfg: EvalConfig, reporter: Reporter) -> dict[str, Any]:
     result: dict[str, Any] = {"source": loaded.source, "role": loaded.role, "seconds": {}}
     with reporter.progress(f"{loaded.label}: {cfg.split} set", total=len(records)) as bar:
         evaluator.progress = bar.advance
@@ -84,7 +85,7 @@ def perturbed(records: list[dict[str, Any]], kind: str, name: str, seed: int, ra
     return [perturb_record(r, kind, name, seed, i, rate) for i, r in enumerate(records)]
 
 
-def robustness(loaded: Any, evaluator: Any, records: list[dict[str, Any]], kind: str, cfg: Any,
+def robustness(loaded: Any, evaluator: Any, records: list[dict[str, Any]], kind: str, cfg: EvalConfig,
                reporter: Reporter) -> dict[str, Any]:
     """The headline metrics on clean and perturbed copies of the same seeded sample, and the drop."""
     settings = cfg.robustness
@@ -109,7 +110,7 @@ def robustness(loaded: Any, evaluator: Any, records: list[dict[str, Any]], kind:
     return section
 
 
-def _attack(loaded: Any, evaluator: Any, records: list[dict[str, Any]], cfg: Any, on_text: Any = None) -> dict[str, Any]:
+def _attack(loaded: Any, evaluator: Any, records: list[dict[str, Any]], cfg: EvalConfig, on_text: Any = None) -> dict[str, Any]:
     from antrenor.evaluation.attack import attack_many
 
     texts = [r["text"] for r in records if "text" in r][: cfg.robustness.attack_examples]
@@ -128,7 +129,7 @@ def _attack(loaded: Any, evaluator: Any, records: list[dict[str, Any]], cfg: Any
 
 
 def out_of_distribution(loaded: Any, evaluator: Any, records: list[dict[str, Any]], ood_records: list[dict[str, Any]],
-                        kind: str, cfg: Any) -> dict[str, Any]:
+                        kind: str, cfg: EvalConfig) -> dict[str, Any]:
     """Metrics on the OOD set, and AUROC of each OOD score between in- and out-of-distribution inputs."""
     subset = sample(records, cfg.ood_detection.max_examples, cfg.seed)
     section = {"examples": {"in_distribution": len(subset), "out_of_distribution": len(ood_records)},

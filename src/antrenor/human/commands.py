@@ -75,10 +75,10 @@ def _write_comments(path: Path, comments: list[dict[str, Any]], names: dict[str,
 def task_summary(folder: str | Path) -> dict[str, Any]:
     """How far the rating has got: pages per rater done and in all."""
     from antrenor.human.plan import rater_pages
-    from antrenor.human.server import _done_pages
+    from antrenor.human.server import done_pages
 
     task = load_task(folder)
     store = RatingStore(Path(folder) / "ratings.sqlite")
     raters = read_json(folder, "raters.json")
-    return {name: {"done": len(_done_pages(store, name, rater_pages(task, name))),
+    return {name: {"done": len(done_pages(store, name, rater_pages(task, name))),
                    "pages": len(rater_pages(task, name))} for name in raters}

@@ -105,7 +105,7 @@ def create_app(task_folder: str | Path) -> FastAPI:
         if rater is None:
             return render("enter.html", request, status=401)
         pages = plans[rater]
-        done = _done_pages(store, rater, pages)
+        done = done_pages(store, rater, pages)
         if page is None:
             page = next((n for n, p in enumerate(pages) if n not in done), None)
             if page is None:
@@ -134,14 +134,15 @@ def create_app(task_folder: str | Path) -> FastAPI:
                        "choice": str(form.get("choice", "")), "comment": comment}
             return render("rate.html", request, status=422, problems=problems,
                           **_page_values(task, items[shown.item], shown, number, len(pages),
-                                         len(_done_pages(store, rater, pages)), entered))
+                                         len(done_pages(store, rater, pages)), entered))
         store.save_page(rater, shown.item, scores, choice, shown.key, comment)
         return RedirectResponse("/rate", status_code=303)
 
     return app
 
 
-def _done_pages(store: RatingStore, rater: str, pages: list[Page]) -> set[int]:
+def done_pages(store: RatingStore, rater: str, pages: list[Page]) -> set[int]:
+    """The pages this rater has rated for every system shown on them."""
     rated = store.rated_pages(rater)
     return {n for n, page in enumerate(pages) if all((page.item, system) in rated for system in page.systems)}
 

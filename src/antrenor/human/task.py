@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from antrenor.config import as_config, save_resolved_config
 from antrenor.errors import ConfigError, DataError
+from antrenor.human.config import HumanCreateConfig
 
-DEFAULT_CRITERIA = ("correctness", "fluency", "register", "helpfulness")
 # Labelled Likert anchors, 1..5, in Romanian and English. Criteria without their own get the generic scale.
 ANCHORS: dict[str, dict[str, list[str]]] = {
     "correctness": {"ro": ["Complet greșit", "Mai mult greșit", "Parțial corect", "Mai mult corect", "Complet corect"],
@@ -53,8 +54,18 @@ def create_task(predictions: list[str | Path], output: str | Path, *, criteria: 
                 raters: list[str] | int = 3, side_by_side: bool = False, show_reference: bool = False,
                 max_items: int | None = None, models: list[str] | None = None, seed: int = 0,
                 title: str = "Evaluare umană") -> CreatedTask:
-    """Build a rating task folder from one or more predictions.jsonl files (each may hold several models)."""
-    folder = Path(output)
+    """Build a rating task folder from one or more predictions.jsonl files (each may hold several models);
+    the options are HumanCreateConfig's, validated the same way (`create_task_from` takes the config itself)."""
+    options = {"predictions": [str(p) for p in predictions], "output": str(output), "criteria": criteria,
+               "raters": raters, "side_by_side": side_by_side, "show_reference": show_reference, "max_items": max_items,
+               "models": models, "seed": seed, "title": title}
+    return create_task_from(as_config(HumanCreateConfig, {k: v for k, v in options.items() if v is not None}))
+
+
+def create_task_from(cfg: HumanCreateConfig) -> CreatedTask:
+    """The task folder a HumanCreateConfig describes (see create_task)."""
+    predictions, models, seed, side_by_side = cfg.predictions, cfg.models, cfg.seed, cfg.side_by_side
+    folder = Path(cfg.output)
     if (folder / "task.json").exists():
         raise ConfigError(f"{folder} already holds a rating task", problems=["choose a new --output folder"])
     answers_by_model = read_predictions(predictions)
@@ -69,21 +80,19 @@ def create_task(predictions: list[str | Path], output: str | Path, *, criteria: 
     if side_by_side and len(answers_by_model) != 2:
         raise ConfigError(f"side-by-side compares two models, and the predictions hold {len(answers_by_model)}: "
                           f"{', '.join(answers_by_model)}", problems=["pick two with --models A,B"])
-    criteria = list(criteria or DEFAULT_CRITERIA)
-    if len(set(criteria)) != len(criteria) or not all(c.strip() for c in criteria):
-        raise ConfigError(f"--criteria {','.join(criteria)}: names must be distinct and non-empty")
-    items = _shared_items(answers_by_model, max_items, seed)
+    criteria = cfg.criteria
+    items = _shared_items(answers_by_model, cfg.max_items, seed)
     rng = random.Random(seed)
     labels = list(answers_by_model)
     rng.shuffle(labels)  # system ids say nothing about file order
     systems = {f"s{i + 1}": label for i, label in enumerate(labels)}
     ids_of = {label: system for system, label in systems.items()}
-    rater_tokens = _rater_tokens(raters)
+    rater_tokens = _rater_tokens(cfg.raters)
     task = {
-        "version": 1, "title": title, "seed": seed, "criteria": criteria,
+        "version": 1, "title": cfg.title, "seed": seed, "criteria": criteria,
         "criterion_names": {c: CRITERION_NAMES.get(c, c) for c in criteria},
         "anchors": {c: ANCHORS.get(c, GENERIC_ANCHORS) for c in criteria},
-        "mode": "side_by_side" if side_by_side else "single", "show_reference": show_reference,
+        "mode": "side_by_side" if side_by_side else "single", "show_reference": cfg.show_reference,
         "items": [{"id": f"i{n + 1:03d}", "prompt": prompt, "reference": reference,
                    "answers": {ids_of[label]: answer for label, answer in answers.items()}}
                   for n, (prompt, reference, answers) in enumerate(items)],
@@ -92,6 +101,7 @@ def create_task(predictions: list[str | Path], output: str | Path, *, criteria: 
     _write_json(folder / "task.json", task)
     _write_json(folder / "systems.json", systems)
     _write_json(folder / "raters.json", rater_tokens)
+    save_resolved_config(cfg, folder / "human_config.yaml")
     return CreatedTask(folder, len(items), systems, rater_tokens)
 
 

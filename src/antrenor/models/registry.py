@@ -98,7 +98,8 @@ REGISTRY: dict[str, ModelEntry] = {
                    "causal-lm", arch=Architecture(4096, 32, 32, 8, 14336, 32768, tied_embeddings=False)),
     )
 }
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_ID = re.compile(  # owner/name, as the Hugging Face hub spells model ids
+    r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class ResolvedModel:
 
 def check_model_name(name: str) -> str | None:
     """A problem with `name` that can be known without loading anything, or None."""
-    if name in REGISTRY or Path(name).is_dir() or _HUB_ID.match(name):
+    if name in REGISTRY or Path(name).is_dir() or HUB_ID.match(name):
         return None
     if Path(name).exists():
         return f"model {name!r} is a file; give the folder that holds config.json"

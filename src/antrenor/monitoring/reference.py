@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from antrenor.errors import ConfigError
+from antrenor.monitoring.config import MonitorConfig
 
 SPLITS = ("train", "validation", "test")
 ENDPOINTS_BY_KIND = {
@@ -101,7 +102,7 @@ class ProductionInputs:
     def time_range(self) -> str:
         return f"{self.created_at[0]} to {self.created_at[-1]}" if self.created_at else "no rows"
 
-    def describe(self, cfg: Any) -> dict[str, Any]:
+    def describe(self, cfg: MonitorConfig) -> dict[str, Any]:
         return {"log": cfg.log, "since": cfg.since, "window": cfg.window, "endpoints": self.endpoints,
                 "rows_read": self.rows_read, "rows_used": self.rows_used, "inputs": len(self.texts),
                 "classified": len(self.predicted), "skipped_rows": self.skipped,

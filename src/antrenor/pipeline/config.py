@@ -19,10 +19,10 @@ from pydantic import Field, ValidationError
 from antrenor.config import (
     StageConfig,
     StrictModel,
-    _deep_merge,
-    _parse_override,
-    _read_yaml_section,
+    deep_merge,
     format_validation_errors,
+    parse_override,
+    read_yaml_section,
 )
 from antrenor.errors import ConfigError
 
@@ -72,12 +72,12 @@ def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     problems: list[str] = []
     raw = _read(path, problems)
     for item in overrides:
-        parsed = _parse_override(item, problems)
+        parsed = parse_override(item, problems)
         if parsed is not None:
             if len(parsed) == 1 and not isinstance(next(iter(parsed.values())), dict):
                 problems.append(f"--set {item!r}: name the section, e.g. --set train.lr=1e-4")
             else:
-                _deep_merge(raw, parsed)
+                deep_merge(raw, parsed)
     known = STAGE_ORDER + OTHER_SECTIONS
     for name in raw:
         if name not in known:
@@ -142,9 +142,9 @@ def _reads(name: str, cfg: StageConfig) -> list[tuple[str, str]]:
 
 def _names_a_hub_model(value: str) -> bool:
     """An alias, or owner/name that is not a local path: resolved by transformers, not by an earlier stage."""
-    from antrenor.models.registry import _HUB_ID, REGISTRY
+    from antrenor.models.registry import HUB_ID, REGISTRY
 
-    return value in REGISTRY or (not Path(value).exists() and bool(_HUB_ID.match(value)))
+    return value in REGISTRY or (not Path(value).exists() and bool(HUB_ID.match(value)))
 
 
 def _check_stage_names(run: RunConfig) -> list[str]:
@@ -156,7 +156,7 @@ def _read(path: Path, problems: list[str]) -> dict[str, Any]:
     if not path.is_file():
         problems.append(f"pipeline file {path} does not exist (write a starter one with: antrenor init)")
         return {}
-    return _read_yaml_section(path, "", problems)  # stage "": every section
+    return read_yaml_section(path, "", problems)  # stage "": every section
 
 
 __all__ = ["Pipeline", "RunConfig", "STAGE_ORDER", "load_pipeline", "check_links", "StrictModel"]

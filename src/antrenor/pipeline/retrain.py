@@ -64,9 +64,10 @@ def retrain(pipeline: Path, labelled: str | None, kind: str, output: Path, repor
     write_jsonl_atomic(folder / "labelled.jsonl", kept)
     reporter.info(f"retraining with {len(kept)} labelled production inputs into [bold]{folder}[/]")
 
-    from antrenor import prepare, train
     from antrenor.data.config import PrepareConfig
+    from antrenor.data.prepare import prepare
     from antrenor.training.config import TrainConfig
+    from antrenor.training.run import train
 
     inputs = (yaml.safe_load(pipeline.read_text(encoding="utf-8"))["prepare"]).get("input", [])
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)

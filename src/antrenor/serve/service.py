@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from antrenor.records.request_log import RequestLog, utc_now
 from antrenor.serve.batching import Job, MicroBatcher, QueueFull, ShuttingDown
+from antrenor.serve.config import ServeConfig
 from antrenor.serve.openai_schema import error_body
 
 logger = logging.getLogger("antrenor.serve")
@@ -107,7 +108,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 class Service:
     """Request plumbing shared by the endpoints; `endpoints.py` holds what each one does."""
 
-    def __init__(self, cfg: Any, backend: Any, log: RequestLog, metrics: Any, version: str):
+    def __init__(self, cfg: ServeConfig, backend: Any, log: RequestLog, metrics: Any, version: str):
         self.cfg, self.backend, self.log, self.metrics, self.version = cfg, backend, log, metrics, version
         self.name = cfg.served_name
         self.batcher = MicroBatcher(self._handlers(), max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms,

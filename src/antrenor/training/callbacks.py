@@ -24,6 +24,23 @@ class MetricsFileCallback(TrainerCallback):
                 handle.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
 
 
+class StepCountCallback(TrainerCallback):
+    """The step training started at (the checkpoint's, when resuming) and how many optimizer steps this run made:
+    the manifest records both, so a resume that silently restarted from step 0 shows."""
+
+    def __init__(self):
+        self.started_at_step, self.steps_run = 0, 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started_at_step = state.global_step  # the Trainer has loaded a resumed checkpoint's state by now
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps_run += 1
+
+    def figures(self) -> dict[str, int]:
+        return {"started_at_step": self.started_at_step, "steps_run": self.steps_run}
+
+
 class ProgressCallback(TrainerCallback):
     """A rich progress bar with ETA, loss and tokens/s (replaces the Trainer's tqdm bar)."""
 

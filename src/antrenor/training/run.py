@@ -2,7 +2,7 @@
 
 Example:
     >>> import antrenor
-    >>> antrenor.training({"data": "runs/demo/legal-sft/data", "model": "smollm2-135m-instruct",
+    >>> antrenor.train({"data": "runs/demo/legal-sft/data", "model": "smollm2-135m-instruct",
     ...                 "task": "sft", "method": "lora", "output": "runs/demo/legal-sft/model", "max_steps": 20})
 """
 
@@ -20,6 +20,7 @@ from antrenor.errors import ConfigError
 from antrenor.models.registry import check_model_name, load_tokenizer
 from antrenor.training import outputs
 from antrenor.training.adapters import apply_method, trainable_summary
+from antrenor.training.callbacks import StepCountCallback
 from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
 from antrenor.training.config import TASK_KINDS, TrainConfig
 from antrenor.training.data import check_prepared_folder, load_prepared
@@ -73,10 +74,12 @@ def _train_and_save(cfg, output, data, task, tokenizer, model, trainable, total,
     builder = build_preference_trainer if cfg.task in PREFERENCE_TASKS else build_trainer
     trainer = builder(cfg, model, tokenizer, task, reporter, callbacks)
     resume_from = _resume_checkpoint(cfg, output, reporter)
+    step_count = StepCountCallback()
+    trainer.add_callback(step_count)
     train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     interrupted = any(getattr(cb, "interrupted", False) for cb in trainer.callback_handler.callbacks)
 
-    metrics = dict(train_output.metrics)
+    metrics = {**train_output.metrics, **step_count.figures()}
     if task.eval_features and not interrupted:
         metrics.update(_final_evaluation(trainer))
     if interrupted:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from antrenor.config import _model_class, format_validation_errors
+from antrenor.config import format_validation_errors, model_class_at
 from antrenor.tuning.config import ParamRange
 
 NOT_SEARCHABLE = {"output": "tune sets each trial's output (<tune output>/trial-<n>)",
@@ -32,7 +32,7 @@ def searchable_keys() -> dict[str, Any]:
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, field in model.model_fields.items():
-            section = _model_class(field.annotation)
+            section = model_class_at(field.annotation)
             if section is not None:
                 walk(section, f"{prefix}{name}.")
             else:
