@@ -322,6 +322,7 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from antrenor.evaluation.alignment_report import win_rate_lines
+    from antrenor.evaluation.compare import verdict_sentence
     from antrenor.evaluation.config import EvalConfig
     from antrenor.evaluation.report import headline_rows
     from antrenor.pipeline.evaluate import evaluate
@@ -337,6 +338,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     reporter.table(f"{headline} on {summary['split']}", ["model", headline, "vs base", "p"], headline_rows(summary))
     for line in win_rate_lines(summary):
         reporter.info(line)
+    for label, entry in summary["models"].items():
+        verdict = entry.get("vs_strongest_baseline")
+        if verdict:
+            (reporter.info if verdict["significant"] else reporter.warn)(verdict_sentence(label, verdict))
     reporter.info(f"report: [bold]{result.report_html}[/]")
     reporter.emit_json({"output": str(result.output), "report": str(result.report_html), "headline": headline,
                         "models": {label: {name: f["value"] for name, f in m.get("metrics", {}).items()}

@@ -59,8 +59,17 @@ def test_sft_eval_compares_base_and_tuned_with_every_suite(tmp_path, sft_model, 
                        "robustness": {"perturbations": ["no_diacritics", "typos", "casing"]}})
     summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert summary["base"] == "base" and summary["headline"] == "rougeL"
-    assert set(summary["models"]) == {"base", "model"}
+    # the base is also scored with solved training examples in each prompt: the honest baseline of an LM task
+    (kshot,) = set(summary["models"]) - {"base", "model"}
+    assert kshot.startswith("base ") and kshot.endswith("-shot") and summary["models"][kshot]["role"] == "baseline"
+    assert set(summary["models"][kshot]["metrics"]) >= {"rougeL", "chrf"} and "robustness" not in summary["models"][kshot]
     tuned, base = summary["models"]["model"], summary["models"]["base"]
+    verdict = tuned["vs_strongest_baseline"]
+    assert verdict["metric"] == "rougeL" and verdict["baseline"] in ("base", kshot)
+    assert verdict["baseline_value"] == max(verdict["baselines"].values()) and set(verdict["baselines"]) == {"base", kshot}
+    assert verdict["gain_ci95"][0] <= verdict["gain"] <= verdict["gain_ci95"][1] and 0 < verdict["p_value"] <= 1
+    assert verdict["significant"] == (verdict["gain"] > 0 and verdict["p_value"] < 0.05)
+    assert "strongest baseline" in result.report_md.read_text()
     assert tuned["source"] == str(sft_model) and base["source"].endswith("tiny-llama0")
     for name in ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "exact_match", "answer_perplexity"):
         figure = tuned["metrics"][name]
@@ -76,7 +85,7 @@ def test_sft_eval_compares_base_and_tuned_with_every_suite(tmp_path, sft_model, 
     assert {"perplexity_general_ro", "perplexity_general_en", "general_probes_accuracy"} <= set(tuned["forgetting_vs_base"])
     predictions = read_jsonl(tmp_path / "eval" / "predictions.jsonl")
     test_size = len(read_jsonl(sft_data / "test.jsonl"))
-    assert len(predictions) == 2 * test_size and {p["model"] for p in predictions} == {"base", "model"}
+    assert len(predictions) == 3 * test_size and {p["model"] for p in predictions} == {"base", kshot, "model"}
     html = result.report_html.read_text()
     assert "data:image/png;base64," in html and "Forgetting" in html and "Out of distribution" in html
     assert "Training curves" in html  # read from the run's metrics.jsonl
@@ -162,16 +171,16 @@ def test_cli_eval_json(tmp_path, sft_model, sft_data, capsys):
     from antrenor.cli import main
 
     code = main(["eval", "--json", "--model", str(sft_model), "--data", str(sft_data), "--output", str(tmp_path / "e"),
-                 "--suite", "metrics", "--set", "max_new_tokens=4", "--set", "bootstrap_samples=100"])
+                 "--suite", "metrics", "--set", "max_new_tokens=4", "--set", "bootstrap_samples=100", "--set", "kshot=0"])
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["headline"] == "rougeL" and set(payload["models"]) == {"base", "model"}
+    assert payload["headline"] == "rougeL" and set(payload["models"]) == {"base", "model"}  # kshot 0: zero-shot only
 
 
 def test_a_checkpoint_is_compared_beside_the_final_model(tmp_path, sft_model, sft_data):
     checkpoint = sorted((sft_model / "checkpoints").glob("checkpoint-*"))[0]
     result = evaluate({"models": [str(sft_model), str(checkpoint)], "data": str(sft_data), "suite": ["metrics"],
-                       "output": str(tmp_path / "eval"), "max_new_tokens": 4, "bootstrap_samples": 100})
+                       "output": str(tmp_path / "eval"), "max_new_tokens": 4, "bootstrap_samples": 100, "kshot": 2})
     models = result.metrics["models"]
-    assert list(models) == ["base", "model", checkpoint.name]  # the base found through the run's manifest
+    assert list(models) == ["base", "base 2-shot", "model", checkpoint.name]  # the base found through the run's manifest
     assert "vs_base" in models[checkpoint.name]

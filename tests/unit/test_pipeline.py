@@ -50,7 +50,9 @@ def test_run_caches_stages_and_force_reruns_a_stage_and_what_follows(tmp_path, t
 
     first = run_pipeline(path)
     assert _statuses(first) == dict.fromkeys(["prepare", "train", "eval", "export"], "ran")
-    assert first.exit_code == 0
+    verdicts = first.verdicts()  # the tuned model against its strongest baseline, from eval's metrics.json
+    assert set(verdicts) == {"model"} and verdicts["model"]["metric"] == "rougeL"
+    assert first.exit_code == (0 if verdicts["model"]["significant"] else 3)
     for name in ("data", "model", "eval", "export"):
         assert (tmp_path / "run" / name / "antrenor-stage.json").is_file(), name
     report = first.report_html.read_text()
@@ -172,3 +174,26 @@ def test_every_example_is_a_valid_pipeline(monkeypatch):
     for example in examples:
         pipeline = load_pipeline(example)
         assert pipeline.planned(), example
+
+
+def test_run_exit_code_says_when_a_tuned_model_does_not_beat_its_strongest_baseline(tmp_path):
+    import json
+
+    from antrenor.pipeline.run import EXIT_NO_GAIN, RunResult, StageOutcome
+
+    def result_with(significant: bool | None, eval_status: str = "ran") -> RunResult:
+        folder = tmp_path / f"eval-{significant}-{eval_status}"
+        folder.mkdir()
+        entry = {"role": "tuned"}
+        if significant is not None:
+            entry["vs_strongest_baseline"] = {"significant": significant, "baseline": "base 4-shot"}
+        (folder / "metrics.json").write_text(json.dumps({"models": {"base": {"role": "base"}, "tuned": entry}}))
+        outcomes = [StageOutcome("train", "cached", 0.0, tmp_path), StageOutcome("eval", eval_status, 1.0, folder)]
+        return RunResult(pipeline=None, outcomes=outcomes)
+
+    assert EXIT_NO_GAIN == 3
+    assert result_with(True).exit_code == 0
+    assert result_with(False).exit_code == 3
+    assert result_with(False, "cached").exit_code == 3  # a cached eval keeps its verdict
+    assert result_with(None).exit_code == 0  # no baseline compared: nothing to judge
+    assert result_with(False, "failed").exit_code == 1

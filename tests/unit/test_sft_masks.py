@@ -1,6 +1,9 @@
 """The SFT loss mask covers exactly the assistant answers and their end-of-turn tokens."""
 
-from antrenor.models.chat import FALLBACK_CHAT_TEMPLATE, IGNORE, encode_conversation, ensure_chat_template
+import pytest
+
+from antrenor.models.chat import (CHATML_CHAT_TEMPLATE, GEMMA_CHAT_TEMPLATE, IGNORE, PLAIN_CHAT_TEMPLATE,
+                                  encode_conversation, end_of_turn_ids, ensure_chat_template)
 from tests.conftest import tiny_word_tokenizer
 
 
@@ -34,4 +37,47 @@ def test_fallback_template_is_added_only_when_missing():
     tokenizer = tiny_word_tokenizer()
     assert ensure_chat_template(tokenizer) is False
     tokenizer.chat_template = None
-    assert ensure_chat_template(tokenizer) is True and tokenizer.chat_template == FALLBACK_CHAT_TEMPLATE
+    assert ensure_chat_template(tokenizer) is True and tokenizer.chat_template == PLAIN_CHAT_TEMPLATE
+
+
+def marker_tokenizer(markers: list[str], eos: str):
+    """A word-level tokenizer whose turn markers (and EOS) are special tokens, like a real family's vocabulary."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["[UNK]", "[PAD]", "<bos>", eos, *markers, "user", "model", "assistant", "system", "User:", "Assistant:",
+             "System:"] + [f"w{i}" for i in range(20)]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    isolated = [pre_tokenizers.Split(s, "isolated") for s in (*markers, eos, "<bos>")]
+    backend.pre_tokenizer = pre_tokenizers.Sequence(isolated + [pre_tokenizers.WhitespaceSplit()])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", bos_token="<bos>",
+                                   eos_token=eos, additional_special_tokens=markers)
+
+
+CONVERSATION = [{"role": "system", "content": "w9"}, {"role": "user", "content": "w1 w2"},
+                {"role": "assistant", "content": "w3 w4"}, {"role": "user", "content": "w5"},
+                {"role": "assistant", "content": "w6"}]
+
+
+@pytest.mark.parametrize("markers, eos, template, end_of_turn", [
+    (["<start_of_turn>", "<end_of_turn>"], "<eos>", GEMMA_CHAT_TEMPLATE, "<end_of_turn>"),
+    (["<|im_start|>", "<|im_end|>"], "<|endoftext|>", CHATML_CHAT_TEMPLATE, "<|im_end|>"),
+    ([], "</s>", PLAIN_CHAT_TEMPLATE, "</s>"),
+], ids=["gemma-markers", "chatml-markers", "no-markers"])
+def test_a_template_less_tokenizer_gets_the_template_its_vocabulary_supports(markers, eos, template, end_of_turn):
+    tokenizer = marker_tokenizer(markers, eos)
+    assert ensure_chat_template(tokenizer) is True and tokenizer.chat_template == template
+    ids, labels = encode_conversation(CONVERSATION, tokenizer)
+    # each answer is trained up to and including a special end-of-turn token, which generation stops on
+    assert labelled(tokenizer, ids, labels) == ["w3", "w4", end_of_turn, "w6", end_of_turn]
+    assert tokenizer.convert_tokens_to_ids(end_of_turn) in end_of_turn_ids(tokenizer)
+    answer = [i for i, label in zip(ids, labels) if label != IGNORE]
+    assert tokenizer.decode(answer, skip_special_tokens=True).split() == ["w3", "w4", "w6"]  # no marker text
+
+
+def test_gemma_template_merges_the_system_prompt_into_the_first_user_turn():
+    tokenizer = marker_tokenizer(["<start_of_turn>", "<end_of_turn>"], "<eos>")
+    ensure_chat_template(tokenizer)
+    ids, _ = encode_conversation(CONVERSATION, tokenizer)
+    assert tokenizer.convert_ids_to_tokens(ids)[:9] == [
+        "<bos>", "<start_of_turn>", "user", "w9", "w1", "w2", "<end_of_turn>", "<start_of_turn>", "model"]

@@ -52,9 +52,15 @@ def compare_models(results: dict[str, dict[str, Any]], cfg: EvalConfig, task: st
                 entry["training_curves"] = curves
         models[label] = entry
     first = next(iter(results.values()))
+    headline = headline_metric(task, list(first["metrics"]))
+    for label, entry in models.items():
+        if entry["role"] == "tuned":
+            verdict = against_strongest_baseline(label, results, headline, examples, cfg)
+            if verdict:
+                entry["vs_strongest_baseline"] = verdict
     return {
         "stage": "eval", "task": task, "kind": kind, "data": cfg.data, "split": cfg.split, "examples": examples,
-        "seed": cfg.seed, "base": base, "headline": headline_metric(task, list(first["metrics"])),
+        "seed": cfg.seed, "base": base, "headline": headline,
         "models": models, "notes": notes,
         "versions": package_versions(("antrenor", "torch", "transformers", "peft", "sacrebleu", "rouge-score", "scikit-learn")),
     }
@@ -75,3 +81,41 @@ def _gains(tuned: dict[str, Any], base: dict[str, Any], examples: int, cfg: Eval
             "improved": bool(improved),
         }
     return gains
+
+
+def against_strongest_baseline(tuned: str, results: dict[str, dict[str, Any]], metric: str, examples: int,
+                               cfg: EvalConfig) -> dict[str, Any] | None:
+    """The tuned model's gain on the headline metric over the best of the baselines scored beside it (the base:
+    zero-shot or a linear probe; the base k-shot), with a bootstrap 95 % interval of the gain and a paired p-value.
+    `significant` means better at p < SIGNIFICANCE."""
+    baselines = {label: r for label, r in results.items() if r["role"] in ("base", "baseline") and metric in r["metrics"]}
+    if not baselines or metric not in results[tuned]["metrics"]:
+        return None
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    strongest = max(baselines, key=lambda label: sign * baselines[label]["metrics"][metric])
+    tuned_fn, base_fn = results[tuned]["_metric_fns"][metric], baselines[strongest]["_metric_fns"][metric]
+    gain = sign * (results[tuned]["metrics"][metric] - baselines[strongest]["metrics"][metric])
+    low, high = bootstrap_ci(lambda idx: sign * (tuned_fn(idx) - base_fn(idx)), examples, cfg.bootstrap_samples, cfg.seed)
+    p_value = paired_bootstrap_pvalue(tuned_fn, base_fn, examples, cfg.bootstrap_samples, cfg.seed)
+    return {"baseline": strongest, "metric": metric, "baseline_value": baselines[strongest]["metrics"][metric],
+            "tuned_value": results[tuned]["metrics"][metric], "gain": gain, "gain_ci95": [low, high],
+            "p_value": p_value, "significant": bool(gain > 0 and p_value < SIGNIFICANCE),
+            "baselines": {label: r["metrics"][metric] for label, r in baselines.items()}}
+
+
+def verdict_sentence(tuned: str, verdict: dict[str, Any]) -> str:
+    """One plain sentence: did the tuned model beat its strongest baseline, by how much, how sure; and if not, why."""
+    metric, gain = verdict["metric"], verdict["gain"]
+    low, high = verdict["gain_ci95"]
+    figures = f"{metric} {gain:+.2f} (95 % CI {low:+.2f} to {high:+.2f}, p {verdict['p_value']:.3g})"
+    if verdict["significant"]:
+        return f"{tuned} beats its strongest baseline, {verdict['baseline']}: {figures}."
+    return (f"{tuned} does NOT significantly beat its strongest baseline, {verdict['baseline']}: {figures}. "
+            f"Likely causes and what to try: {NO_GAIN_ADVICE}")
+
+
+NO_GAIN_ADVICE = ("too little training (raise epochs, or check that validation loss was still falling), a learning "
+                  "rate too low or too high for the method (LoRA usually 1e-4 to 3e-4, full 1e-5 to 5e-5), an adapter "
+                  "too small for the task (try method full on small models), too little data, or a test set too small "
+                  "to show a difference.")
+SIGNIFICANCE = 0.05

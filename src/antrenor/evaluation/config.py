@@ -72,6 +72,13 @@ class EvalConfig(StageConfig):
         "hub id / HF folder of a sequence-classification model with one output) that scores every model's generated "
         "answers; gives mean reward per model and the win rate of each tuned model against the base.")
     max_examples: int | None = Field(None, ge=1, description="Evaluate only this many examples of the split (a seeded sample).")
+    kshot: int | Literal["auto"] = Field(
+        "auto", description="Language-model tasks (sft): the base is also scored with k solved training examples before "
+        "each prompt, the honest baseline of a pretrained model; auto: as many as fit kshot_max_tokens (at most "
+        "kshot_max); 0: zero-shot only. The tuned model is judged against the stronger of the two.")
+    kshot_max: int = Field(8, ge=1, description="auto k-shot: examples at most.")
+    kshot_max_tokens: int = Field(1024, ge=64, description="auto k-shot: the prompt (shots + query + answer) fits in this "
+                                  "many tokens.")
     max_new_tokens: int = Field(64, ge=1, description="Generation: tokens generated per answer at most.")
     max_length: int = Field(512, ge=8, description="Tokens per example for scoring (longer ones are cut from the left).")
     batch_size: int = Field(8, ge=1, description="Examples per forward pass.")

@@ -11,6 +11,7 @@ from typing import Any
 
 from antrenor.evaluation import charts
 from antrenor.evaluation.alignment_report import alignment_blocks, alignment_curve_blocks
+from antrenor.evaluation.compare import verdict_sentence
 from antrenor.evaluation.config import EvalConfig
 from antrenor.reporting.blocks import Block, fmt, plain_values, render_html, render_markdown
 from antrenor.reporting.charts import metric_bars
@@ -34,7 +35,8 @@ def headline_sentence(summary: dict[str, Any]) -> str:
     name, base = summary["headline"], summary["base"]
     if base is None:
         return f"No base model compared; {name} is shown for each model."
-    sentences = []
+    sentences = [verdict_sentence(label, entry["vs_strongest_baseline"]) for label, entry in summary["models"].items()
+                 if entry.get("vs_strongest_baseline")]
     for label, entry in summary["models"].items():
         gain = entry.get("vs_base", {}).get(name)
         if not gain:

@@ -24,9 +24,12 @@ from antrenor.console import Reporter
 from antrenor.errors import ConfigError
 from antrenor.evaluation.compare import compare_models
 from antrenor.evaluation.config import EvalConfig
+from antrenor.evaluation.kshot import choose_shots
 from antrenor.evaluation.model_choice import base_model_name, infer_task
 from antrenor.evaluation.suites import evaluate_model, make_evaluator, runs_suite
 from antrenor.models import loading
+from antrenor.models.chat import template_name
+from antrenor.models.loading import LoadedModel
 from antrenor.models.precision import cpu_supports_bf16
 from antrenor.models.registry import check_model_name
 from antrenor.records.splits import read_split, sample
@@ -90,6 +93,8 @@ def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporte
                                      allow_pickle=cfg.allow_pickle, bf16=bf16))
         loaded.label = _unique_label(loaded, results)
         results[loaded.label] = evaluate_model(loaded, evaluator, records, ood_records, kind, cfg, reporter)
+        if role == "base" and task == "sft":
+            _kshot_baseline(loaded, evaluator, records, kind, cfg, reporter, results, notes)
         del loaded
         gc.collect()
 
@@ -221,7 +226,30 @@ def _notes(cfg: EvalConfig, task: str, kind: str, evaluator: Any) -> list[str]:
     return notes
 
 
-def _unique_label(loaded: loading.LoadedModel, taken: dict[str, Any]) -> str:
+def _kshot_baseline(loaded: LoadedModel, evaluator: Any, records: list[dict[str, Any]], kind: str, cfg: EvalConfig,
+                    reporter: Reporter, results: dict[str, dict[str, Any]], notes: list[str]) -> None:
+    """The base again, with k solved training examples before each prompt (evaluation/kshot.py): metrics only."""
+    if cfg.kshot == 0:
+        return
+    shots = choose_shots(read_split(Path(cfg.data), "train"), kind, loaded.tokenizer, records, cfg.kshot, cfg.kshot_max,
+                         cfg.kshot_max_tokens, cfg.max_new_tokens, cfg.seed)
+    k = sum(1 for turn in shots if turn["role"] == "assistant")
+    if not k:
+        notes.append("no k-shot baseline: the training split has no example that fits kshot_max_tokens")
+        return
+    loaded.label, loaded.role = f"base {k}-shot", "baseline"
+    plain = template_name(loaded.tokenizer.chat_template) != "the model's own"  # a base model: no chat format of its own
+    reporter.info(f"evaluating the base with {k} training examples in each prompt ({loaded.label}, "
+                  f"{'plain text' if plain else 'as chat turns'})")
+    evaluator.shots, evaluator.plain_shots = shots, plain
+    try:
+        results[loaded.label] = evaluate_model(loaded, evaluator, records, None, kind,
+                                               cfg.model_copy(update={"suite": ["metrics"]}), reporter)
+    finally:
+        evaluator.shots, evaluator.plain_shots = [], False
+
+
+def _unique_label(loaded: LoadedModel, taken: dict[str, Any]) -> str:
     label = loaded.label
     if label in taken and loaded.role == "tuned":
         label = "/".join(Path(loaded.source).parts[-2:])

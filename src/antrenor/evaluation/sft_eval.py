@@ -13,8 +13,9 @@ import numpy as np
 
 from antrenor.evaluation.config import EvalConfig
 from antrenor.evaluation.forgetting import chat_model_figures
+from antrenor.evaluation.kshot import cut_plain_answer, plain_prompt, with_shots
 from antrenor.evaluation.metrics import generation_metrics, perplexity_metric, sentence_scores
-from antrenor.models.chat import prompt_ids, split_conversation
+from antrenor.models.chat import conversation_prompt_ids, prompt_ids, split_conversation
 from antrenor.models.generation import generate_answers
 from antrenor.models.loading import LoadedModel
 from antrenor.models.scoring import answer_features, token_losses
@@ -26,10 +27,23 @@ ROBUSTNESS_METRICS = ("rougeL", "chrf")
 class SftEvaluator:
     def __init__(self, kind: str, cfg: EvalConfig, progress: Any = None):
         self.kind, self.cfg, self.progress = kind, cfg, progress
+        self.shots: list[dict[str, str]] = []  # solved examples shown before each prompt (the k-shot baseline)
+        self.plain_shots = False  # shots as plain text (base models) rather than chat turns (evaluation/kshot.py)
 
     def _answers(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> list[str]:
-        return generate_answers(loaded.model, loaded.tokenizer, prompt_ids(records, self.kind, loaded.tokenizer),
-                                self.cfg.max_new_tokens, self.cfg.batch_size, on_batch=self.progress)
+        if self.shots and self.plain_shots:
+            prompts = [loaded.tokenizer(plain_prompt(self.shots, split_conversation(r, self.kind)[0]))["input_ids"]
+                       for r in records]
+            answers = generate_answers(loaded.model, loaded.tokenizer, prompts, self.cfg.max_new_tokens,
+                                       self.cfg.batch_size, on_batch=self.progress)
+            return [cut_plain_answer(answer) for answer in answers]
+        if self.shots:
+            prompts = conversation_prompt_ids([with_shots(self.shots, split_conversation(r, self.kind)[0])
+                                               for r in records], loaded.tokenizer)
+        else:
+            prompts = prompt_ids(records, self.kind, loaded.tokenizer)
+        return generate_answers(loaded.model, loaded.tokenizer, prompts, self.cfg.max_new_tokens, self.cfg.batch_size,
+                                on_batch=self.progress)
 
     def score(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[dict, list[dict[str, Any]], dict]:
         """(metric functions, prediction rows, details) for `records`."""

@@ -9,8 +9,8 @@ The assistant spans are found by rendering the conversation up to each assistant
 between "prompt so far + generation prompt" and "conversation including this turn" are that turn's
 answer. The mask covers the answer and its end-of-turn token (so the model learns to stop) and
 nothing else: not the system prompt, the user turns, or the template's role headers. Models without
-a chat template get a plain ChatML one, saved with the tokenizer so that inference formats prompts
-the same way.
+a chat template get one their vocabulary supports (Gemma's, ChatML, or plain role names ending in EOS),
+saved with the tokenizer so that inference formats prompts the same way.
 """
 
 from __future__ import annotations
@@ -21,18 +21,63 @@ from antrenor.errors import AntrenorError
 from antrenor.records.kinds import to_messages
 
 IGNORE = -100
-FALLBACK_CHAT_TEMPLATE = (
+CHATML_CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+FALLBACK_CHAT_TEMPLATE = CHATML_CHAT_TEMPLATE  # the name antrenor used before templates were chosen by vocabulary
+# Gemma 3's chat template, text only: a system prompt is merged into the first user turn (Gemma has no
+# system role), the assistant's role is "model", and every turn ends with <end_of_turn>.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{%- endif -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+# For a vocabulary with no turn markers at all: plain role names, and the answer ends with EOS (a special
+# token of every vocabulary), so the model still learns where to stop and generation stops there.
+PLAIN_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] | capitalize }}: {{ message['content'] }}"
+    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}"
 )
 
 
 def ensure_chat_template(tokenizer: Any) -> bool:
-    """Give a template-less tokenizer the plain ChatML template; True when one was added."""
+    """Give a template-less tokenizer the chat template its vocabulary supports; True when one was added.
+
+    The turn markers must be tokens of the vocabulary: written as plain text, `<|im_end|>` becomes several
+    ordinary tokens that the model learns to write into its answers, and generation never stops on them.
+    """
     if getattr(tokenizer, "chat_template", None):
         return False
-    tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+    tokenizer.chat_template = fallback_chat_template(tokenizer)
     return True
+
+
+def fallback_chat_template(tokenizer: Any) -> str:
+    """Gemma's template when <start_of_turn>/<end_of_turn> are in the vocabulary, ChatML when <|im_start|>/<|im_end|>
+    are, else plain role names with EOS ending each answer."""
+    vocabulary = tokenizer.get_vocab()
+    if {"<start_of_turn>", "<end_of_turn>"} <= vocabulary.keys():
+        return GEMMA_CHAT_TEMPLATE
+    if {"<|im_start|>", "<|im_end|>"} <= vocabulary.keys():
+        return CHATML_CHAT_TEMPLATE
+    return PLAIN_CHAT_TEMPLATE
+
+
+def template_name(template: str) -> str:
+    """How a warning names a chat template antrenor supplied."""
+    return {GEMMA_CHAT_TEMPLATE: "Gemma's", CHATML_CHAT_TEMPLATE: "ChatML", PLAIN_CHAT_TEMPLATE: "a plain role-name"}.get(
+        template, "the model's own")
 
 
 def encode_conversation(messages: list[dict[str, str]], tokenizer: Any) -> tuple[list[int], list[int]]:

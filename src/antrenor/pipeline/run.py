@@ -15,6 +15,7 @@ folder, and the terminal gets one summary table.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class StageOutcome:
     key: str = ""
     error: AntrenorError | None = field(default=None, repr=False)
 
+EXIT_NO_GAIN = 3
+
 
 @dataclass
 class RunResult:
@@ -54,8 +57,21 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        """0 done; 3 done, but a tuned model did not significantly beat its strongest baseline (eval's verdict, so
+        a script or CI can stop a model that is no better than what the user had); 1 a stage failed; 130 interrupted."""
         statuses = {o.status for o in self.outcomes}
-        return 130 if "interrupted" in statuses else 1 if "failed" in statuses else 0
+        if "interrupted" in statuses or "failed" in statuses:
+            return 130 if "interrupted" in statuses else 1
+        return EXIT_NO_GAIN if self.verdicts() and not all(v["significant"] for v in self.verdicts().values()) else 0
+
+    def verdicts(self) -> dict[str, dict[str, Any]]:
+        """Each tuned model's verdict against its strongest baseline, from the eval stage's metrics.json."""
+        evaluation = next((o for o in self.outcomes if o.name == "eval" and o.status in ("ran", "cached")), None)
+        path = evaluation.output / "metrics.json" if evaluation else None
+        if path is None or not path.is_file():
+            return {}
+        models = json.loads(path.read_text(encoding="utf-8")).get("models", {})
+        return {label: entry["vs_strongest_baseline"] for label, entry in models.items() if entry.get("vs_strongest_baseline")}
 
     def outcome(self, name: str) -> StageOutcome:
         return next(o for o in self.outcomes if o.name == name)
@@ -194,6 +210,10 @@ def _print_summary(result: RunResult, reporter: Reporter) -> None:
     rows = [[o.name, o.status, f"{o.seconds:.0f} s" if o.status == "ran" else "", o.summary, str(o.report or o.output)]
             for o in result.outcomes]
     reporter.table("pipeline", ["stage", "status", "time", "result", "report"], rows)
+    from antrenor.evaluation.compare import verdict_sentence
+
+    for label, verdict in result.verdicts().items():
+        (reporter.info if verdict["significant"] else reporter.warn)(verdict_sentence(label, verdict))
     if result.report_html:
         reporter.info(f"run report: [bold]{result.report_html}[/]")
     reporter.emit_json({"report": str(result.report_html), "exit_code": result.exit_code,

@@ -53,11 +53,16 @@ def _eval(cfg, reporter: Reporter) -> StageRun:
 
 
 def headline_text(summary: dict[str, Any]) -> str:
-    """'model vs base: rougeL 6.70 -> 11.10 (+4.40, p 0.24)' for each tuned model, or the bare figures."""
+    """'model vs base 4-shot (strongest baseline): rougeL 6.70 -> 21.10 (+14.40, p 0.002)' for each tuned model,
+    'model vs base: ...' without baselines, or the bare figures."""
     name, parts = summary["headline"], []
     for label, entry in summary["models"].items():
-        gain = entry.get("vs_base", {}).get(name)
-        if gain:
+        verdict, gain = entry.get("vs_strongest_baseline"), entry.get("vs_base", {}).get(name)
+        if verdict:
+            outcome = "" if verdict["significant"] else " NOT significantly better"
+            parts.append(f"{label} vs {verdict['baseline']} (strongest baseline): {name} {verdict['baseline_value']:.2f} "
+                         f"-> {verdict['tuned_value']:.2f} ({verdict['gain']:+.2f}, p {verdict['p_value']:.2g}){outcome}")
+        elif gain:
             parts.append(f"{label} vs base: {name} {gain['base']:.2f} -> {gain['tuned']:.2f} "
                          f"({gain['delta']:+.2f}, p {gain['p_value']:.2g})")
     if not parts:

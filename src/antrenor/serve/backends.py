@@ -68,7 +68,7 @@ class TorchGenerator:
         from antrenor.models.generation import pad_token_id
 
         self.model, self.tokenizer = model.eval(), tokenizer
-        ensure_chat_template(tokenizer)  # a plain LM still answers /v1/chat/completions, with ChatML
+        ensure_chat_template(tokenizer)  # a plain LM still answers /v1/chat/completions
         self.pad_id, self.end_ids = pad_token_id(tokenizer), end_of_turn_ids(tokenizer)
         self.context_length = context_length(model.config, tokenizer)
         self.model.config.use_cache = True

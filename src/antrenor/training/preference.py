@@ -35,8 +35,7 @@ def setup_preference_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
     from antrenor.training import classify, sft
     from antrenor.training.model_setup import TaskSetup, load_model
 
-    if sft.ensure_chat_template(tokenizer):
-        reporter.warn("the tokenizer has no chat template: using plain ChatML (saved with the model)")
+    sft.ensure_chat_template_and_say_so(tokenizer, reporter)
     if cfg.task == "rl":
         from antrenor.training.rl import setup_rl_task
 

@@ -12,7 +12,13 @@ from typing import Any
 
 # ensure_chat_template and encode_conversation live in the shared model layer (models/chat.py), where
 # generation and scoring use them too; they stay importable from here.
-from antrenor.models.chat import FALLBACK_CHAT_TEMPLATE, IGNORE, encode_conversation, ensure_chat_template  # noqa: F401
+from antrenor.models.chat import (  # noqa: F401
+    FALLBACK_CHAT_TEMPLATE,
+    IGNORE,
+    encode_conversation,
+    ensure_chat_template,
+    template_name,
+)
 from antrenor.records.kinds import to_messages
 
 KINDS = ("instruction", "chat", "completion")
@@ -31,3 +37,9 @@ def build_features(records: list[dict[str, Any]], kind: str, tokenizer: Any, max
             features.append({"input_ids": input_ids, "labels": labels})
     return features, too_long
 
+
+def ensure_chat_template_and_say_so(tokenizer: Any, reporter: Any) -> None:
+    """A template-less tokenizer gets the template its vocabulary supports (models/chat.py), with a warning."""
+    if ensure_chat_template(tokenizer):
+        reporter.warn(f"the tokenizer has no chat template: using {template_name(tokenizer.chat_template)} template, "
+                      "whose turn markers this vocabulary holds (saved with the model)")

@@ -26,8 +26,7 @@ def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: R
 
 def _setup_language_model(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> TaskSetup:
     if cfg.task == "sft":
-        if sft.ensure_chat_template(tokenizer):
-            reporter.warn("the tokenizer has no chat template: using plain ChatML (saved with the model)")
+        sft.ensure_chat_template_and_say_so(tokenizer, reporter)
         train, dropped = sft.build_features(data.train, data.kind, tokenizer, cfg.max_length)
         evaluation, eval_dropped = sft.build_features(data.validation, data.kind, tokenizer, cfg.max_length)
         if dropped + eval_dropped:
