@@ -103,12 +103,18 @@ class TrainConfig(StageConfig):
     model: str = Field(..., description="Model alias, hub id or local folder.")
     task: Task = Field("sft", description="sft (instruction/chat), classification, clm (continued pre-training), mlm, "
                        "reward (a reward model), preference (DPO/IPO/SimPO/ORPO/KTO), rl (GRPO).")
-    method: Method = Field("lora", description="full, lora, qlora, ia3, prompt or freeze.")
+    method: Method = Field("lora", description="full, lora, qlora, ia3, prompt or freeze. Left out: chosen by model and "
+                           "task (full for encoder classifiers up to 350M parameters, LoRA otherwise; training/defaults.py).")
     output: str = Field(..., description="Output folder: the model or adapter, checkpoints and reports.")
 
-    epochs: float = Field(1.0, gt=0, description="Passes over the training data.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data. Left out: by data size (5 under 1,000 "
+                          "examples, 3 under 10,000, else 2), with early stopping on validation.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
-    lr: float | None = Field(None, gt=0, description="Peak learning rate; default per method (2e-5 full, 1e-4 LoRA).")
+    lr: float | None = Field(None, gt=0, description="Peak learning rate. Left out: by method and model size (full classifiers: "
+                             "1e-4 under 50M parameters, 5e-5 under 200M, else 2e-5; LoRA: 3e-4 up to 1B, 2e-4 up to 10B, "
+                             "else 1e-4); 2e-5 full / 1e-4 LoRA when the size cannot be read.")
+    validation: bool = Field(True, description="When the data has no validation split, hold out 10 % of train (16..300 "
+                             "records) to stop early and keep the best checkpoint; false trains on every record.")
     batch_size: int | None = Field(
         None, ge=1, description="Examples per device per forward pass (micro-batch); default: 1 for sft/clm on CPU "
         "(fastest and a third of the memory of 8 there, docs/benchmarks.md), else 8.")

@@ -24,6 +24,7 @@ from antrenor.training.callbacks import StepCountCallback
 from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
 from antrenor.training.config import TASK_KINDS, TrainConfig
 from antrenor.training.data import check_prepared_folder, load_prepared
+from antrenor.training.defaults import apply_defaults
 from antrenor.training.preference import PREFERENCE_TASKS, build_preference_trainer
 from antrenor.training.rl import rl_problems
 from antrenor.training.tasks import setup_task
@@ -48,8 +49,6 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
     cfg = as_config(TrainConfig, config)
     reporter = reporter or Reporter("quiet")
     check_before_work(cfg)
-    for doubt in cfg.doubts():
-        reporter.warn(doubt)
 
     from transformers import set_seed
 
@@ -57,6 +56,9 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
     data = load_prepared(cfg.data)
+    cfg = apply_defaults(cfg, data, reporter)
+    for doubt in cfg.doubts():  # after the defaults: a chosen value outside the usual ranges is explained too
+        reporter.warn(doubt)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
     task = setup_task(cfg, data, tokenizer, reporter)
     model = apply_method(task.model, cfg, task.head)
