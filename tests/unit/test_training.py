@@ -246,3 +246,13 @@ def test_compiled_training_matches_and_saves_plain_parameter_names(sft_data, tin
     saved = load_file(str(tmp_path / "compiled" / "adapter_model.safetensors"))
     assert saved.keys() == load_file(str(tmp_path / "plain" / "adapter_model.safetensors")).keys()
     assert not any("_orig_mod" in name for name in saved)
+
+
+def test_mlm_batches_where_no_token_was_masked_do_not_stop_training(tmp_path_factory, tiny_bert_dir, tmp_path):
+    from tests.conftest import prepared
+
+    # two-word texts, one per batch: 15 % masking leaves most batches with no masked token (loss 0/0)
+    data = prepared(tmp_path_factory, "short-text", [{"text": f"w{i % 90} w{(i * 7) % 90}"} for i in range(40)])
+    result = run(data, tiny_bert_dir, tmp_path / "out", task="mlm", method="full", lr=1e-4, batch_size=1,
+                 effective_batch_size=1, max_steps=12, max_length=8, validation=False)
+    assert result.status == "completed" and result.metrics["steps_run"] == 12

@@ -69,6 +69,10 @@ class AntrenorTrainer(Trainer):
             loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=None)
         if self.ewc is not None and model.training:
             loss = loss + self.ewc(model)
+        if model.training and not torch.isfinite(loss.detach()).all() and _nothing_labelled(inputs):
+            # a batch with no labelled position (an MLM batch where no token was masked) has no loss: 0/0 is
+            # not a divergence, so it counts as 0 and training goes on
+            loss = sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
         if model.training and not torch.isfinite(loss.detach()).all():
             raise NonFiniteLoss(
                 f"the loss became {loss.item()} at step {self.state.global_step + 1}; training stopped",
@@ -102,3 +106,8 @@ def labelled_positions_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torc
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     return F.cross_entropy(logits, targets[keep])
+
+
+def _nothing_labelled(inputs: dict[str, Any]) -> bool:
+    labels = inputs.get("labels")
+    return labels is not None and not bool((labels != -100).any())
