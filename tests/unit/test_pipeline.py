@@ -57,6 +57,11 @@ def test_run_caches_stages_and_force_reruns_a_stage_and_what_follows(tmp_path, t
         assert (tmp_path / "run" / name / "antrenor-stage.json").is_file(), name
     report = first.report_html.read_text()
     assert "data_report.html" in report and "eval_report.html" in report and "README.md" in report
+    from antrenor.pipeline.report import held_out_examples
+
+    headers, rows = held_out_examples(tmp_path / "run" / "eval" / "predictions.jsonl")
+    assert headers[:3] == ["held-out input", "reference", "base"] and "model" in headers and len(rows) == 5
+    assert "5 held-out examples, every model side by side" in report and rows[0][1] in report
     assert first.outcome("prepare").summary.startswith("instruction: train")
     from transformers import AutoModelForCausalLM
 
