@@ -38,7 +38,7 @@ def test_rules_by_size_task_and_data():
     assert [choose_lr("classification", "full", p)[0] for p in (23, 124, 560)] == [1e-4, 5e-5, 2e-5]
     assert [choose_lr("sft", "lora", p)[0] for p in (135, 8000, 70000)] == [3e-4, 2e-4, 1e-4]
     assert choose_lr("mlm", "full", 23)[0] == 2e-5 and choose_lr("sft", "lora", None)[0] == 1e-4
-    assert [choose_epochs(n)[0] for n in (300, 5000, 50000)] == [5.0, 3.0, 2.0]
+    assert [choose_epochs(n)[0] for n in (300, 5000, 50000)] == [5.0, 5.0, 3.0]
 
 
 def test_unset_choices_are_filled_and_said(tiny_bert_dir):

@@ -107,8 +107,8 @@ class TrainConfig(StageConfig):
                            "task (full for encoder classifiers up to 350M parameters, LoRA otherwise; training/defaults.py).")
     output: str = Field(..., description="Output folder: the model or adapter, checkpoints and reports.")
 
-    epochs: float = Field(1.0, gt=0, description="Passes over the training data. Left out: by data size (5 under 1,000 "
-                          "examples, 3 under 10,000, else 2), with early stopping on validation.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data. Left out: by data size (5 under 10,000 "
+                          "examples, else 3), with early stopping on validation.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).")
     lr: float | None = Field(None, gt=0, description="Peak learning rate. Left out: by method and model size (full classifiers: "
                              "1e-4 under 50M parameters, 5e-5 under 200M, else 2e-5; LoRA: 3e-4 up to 1B, 2e-4 up to 10B, "

@@ -9,8 +9,9 @@ The rule (measurements in docs/benchmarks.md, "Chosen defaults"):
 - learning rate, by method and size: classifiers fully fine-tuned get 1e-4 under 50M parameters (compact
   encoders take larger steps), 5e-5 under 200M, 2e-5 above (the usual 1e-5..5e-5); LoRA 3e-4 up to 1B
   parameters, 2e-4 up to 10B, 1e-4 above; other methods and tasks their usual rate (full 2e-5).
-- epochs, by the amount of data: 5 under 1,000 training examples, 3 under 10,000, else 2; validation stops
-  training early and the best checkpoint is kept, so a generous epoch count costs only time.
+- epochs, by the amount of data: 5 under 10,000 training examples, else 3; validation stops training early
+  and the best checkpoint is kept, so a generous epoch count costs only time (MiniLM on 1,079 legal articles:
+  74.8 % after 5 epochs against 70.4 % after 3, its validation accuracy still rising at 3).
 - validation: when the data has no validation split, 10 % of the training records (at least 16, at most 300;
   stratified by label for classification) are held out of training to decide when to stop and which
   checkpoint to keep; the test split is never touched.
@@ -66,7 +67,7 @@ def choose_lr(task: str, method: str, params: float | None) -> tuple[float, str]
 
 
 def choose_epochs(train_size: int) -> tuple[float, str]:
-    epochs = 5.0 if train_size < 1000 else 3.0 if train_size < 10000 else 2.0
+    epochs = 5.0 if train_size < 10000 else 3.0
     return epochs, f"{train_size} training examples; validation stops it early"
 
 
