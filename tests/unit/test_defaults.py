@@ -52,6 +52,14 @@ def test_unset_choices_are_filled_and_said(tiny_bert_dir):
     assert chosen.eval_steps == -(-steps_per_epoch // 2)  # two evaluations per epoch
     said = "\n".join(reporter.lines)
     assert "method full (default:" in said and "lr 0.0001 (default:" in said and "30 training records held out" in said
+    assert "above the usual 1e-5..5e-5 for full fine-tuning, on purpose" in said  # a default outside the usual range
+
+
+def test_a_chosen_rate_outside_the_usual_range_is_explained():
+    from antrenor.training.defaults import outside_usual_range
+
+    assert outside_usual_range("full", 2e-5) is None and outside_usual_range("lora", 1e-4) is None
+    assert "on purpose" in outside_usual_range("full", 1e-4) and "on purpose" in outside_usual_range("lora", 3e-4)
 
 
 def test_what_the_user_set_is_kept(tiny_bert_dir):

@@ -66,6 +66,23 @@ def choose_lr(task: str, method: str, params: float | None) -> tuple[float, str]
     return lr, f"{method} on {params:.0f}M parameters"
 
 
+USUAL_LR = {"full": (1e-5, 5e-5), "lora": (5e-5, 2e-4), "qlora": (5e-5, 2e-4)}  # the usual starting points
+
+
+def outside_usual_range(method: str, lr: float) -> str | None:
+    """Why a chosen rate lies outside the usual starting points (full 1e-5..5e-5, LoRA around 1e-4), or None."""
+    low, high = USUAL_LR.get(method, (0.0, float("inf")))
+    if low <= lr <= high:
+        return None
+    if method == "full":
+        return (f"lr {lr:g} is above the usual 1e-5..5e-5 for full fine-tuning, on purpose: compact encoders take "
+                "larger steps (MiniLM at 1e-4 and 2e-4 beat a linear probe that it only matched at lower rates; "
+                "docs/benchmarks.md); set lr to override")
+    return (f"lr {lr:g} is above the usual 1e-4 for LoRA, on purpose: on models up to 1B parameters LoRA at 1e-4 for "
+            "one epoch lost to the base given solved examples, 3e-4 and more epochs beat it (docs/benchmarks.md); "
+            "set lr to override")
+
+
 def choose_epochs(train_size: int) -> tuple[float, str]:
     epochs = 5.0 if train_size < 10000 else 3.0
     return epochs, f"{train_size} training examples; validation stops it early"
@@ -108,6 +125,9 @@ def apply_defaults(cfg: TrainConfig, data: PreparedData, reporter: Any) -> Train
     if "lr" not in given:
         update["lr"], why = choose_lr(cfg.task, method, params)
         reporter.info(f"lr {update['lr']:g} (default: {why})")
+        outside = outside_usual_range(method, update["lr"])
+        if outside:
+            reporter.warn(outside)
     if "epochs" not in given and "max_steps" not in given:
         update["epochs"], why = choose_epochs(len(data.train))
         reporter.info(f"up to {update['epochs']:g} epochs (default: {why})")
