@@ -35,3 +35,18 @@ def test_shots_go_after_the_system_prompt_and_before_the_query():
     query = [{"role": "system", "content": "w9"}, {"role": "user", "content": "w3"}]
     assert with_shots(shots, query) == [query[0], *shots, query[1]]
     assert with_shots(shots, query[1:]) == [*shots, query[1]]
+
+
+def test_kshot_takes_auto_or_a_count_from_0_to_64():
+    import pytest
+
+    from antrenor.config import load_config
+    from antrenor.errors import ConfigError
+    from antrenor.evaluation.config import EvalConfig
+
+    flags = {"models": ["m"], "data": "d", "output": "o"}
+    assert load_config(EvalConfig, flags={**flags, "kshot": 0}).kshot == 0
+    assert load_config(EvalConfig, flags=flags).kshot == "auto"
+    for wrong in (-1, 65, "many"):
+        with pytest.raises(ConfigError, match="kshot"):
+            load_config(EvalConfig, flags={**flags, "kshot": wrong})

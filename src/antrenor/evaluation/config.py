@@ -6,7 +6,7 @@ manifest, so `antrenor eval --model runs/x/model --data runs/x/data` compares be
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -72,7 +72,7 @@ class EvalConfig(StageConfig):
         "hub id / HF folder of a sequence-classification model with one output) that scores every model's generated "
         "answers; gives mean reward per model and the win rate of each tuned model against the base.")
     max_examples: int | None = Field(None, ge=1, description="Evaluate only this many examples of the split (a seeded sample).")
-    kshot: int | Literal["auto"] = Field(
+    kshot: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = Field(
         "auto", description="Language-model tasks (sft): the base is also scored with k solved training examples before "
         "each prompt, the honest baseline of a pretrained model; auto: as many as fit kshot_max_tokens (at most "
         "kshot_max); 0: zero-shot only. The tuned model is judged against the stronger of the two.")
