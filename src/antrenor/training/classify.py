@@ -95,3 +95,96 @@ def macro_f1(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> flo
         if tp + fp + fn:
             scores.append(2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores)) if scores else 0.0
+
+
+PROBE_EXAMPLES = 2000  # at most this many training examples fit the head's starting probe
+
+
+def head_layer(model: Any, num_labels: int) -> Any:
+    """The linear layer that writes the class logits (BERT `classifier`, RoBERTa `classifier.out_proj`,
+    decoder `score`), or None when the head has another shape."""
+    import torch
+
+    found = None
+    for name, module in model.named_modules():
+        if (isinstance(module, torch.nn.Linear) and module.out_features == num_labels
+                and any(part in name for part in ("classifier", "score", "out_proj"))):
+            found = module  # the last one in module order is the output layer
+    return found
+
+
+def trained_head_in_checkpoint(model: Any) -> bool:
+    """True when the loaded checkpoint already was a sequence classifier: its head is trained, not new."""
+    return any(str(a).endswith("ForSequenceClassification") for a in (getattr(model.config, "architectures", None) or []))
+
+
+def init_head_from_probe(model: Any, features: list[dict[str, Any]], collator: Any, kind_of_problem: str,
+                         seed: int = 42, batch_size: int = 32) -> float | None:
+    """Linear probing, then fine-tuning: set the new head to a logistic-regression (or ridge) probe fitted on the
+    frozen model's own head inputs for the training examples. Fine-tuning then starts where a linear probe on the
+    frozen model ends, instead of sending a random head's gradients through the body (Kumar et al., 2022).
+
+    Returns the probe's training accuracy (R^2 for regression), or None when it does not apply (multi-label,
+    a head whose input is per token, fewer than two classes present)."""
+    import random
+
+    import torch
+
+    if kind_of_problem == "multi_label_classification" or not features:
+        return None
+    num_labels = model.config.num_labels
+    layer = head_layer(model, num_labels)
+    if layer is None:
+        return None
+    chosen = features if len(features) <= PROBE_EXAMPLES else random.Random(seed).sample(features, PROBE_EXAMPLES)
+    captured: list[torch.Tensor] = []
+    hook = layer.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach().float()))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(chosen), batch_size):
+                batch = collator([{k: v for k, v in f.items() if k != "labels"} for f in chosen[start:start + batch_size]])
+                model(**{k: v.to(model.device) for k, v in batch.items()})
+    finally:
+        hook.remove()
+        model.train(was_training)
+    if not captured or captured[0].dim() != 2:
+        return None  # e.g. a decoder's score layer runs on every token before pooling
+    inputs = torch.cat(captured).cpu().numpy()
+    targets = np.array([f["labels"] for f in chosen])
+    return _fit_and_copy(layer, inputs, targets, kind_of_problem, num_labels)
+
+
+def _fit_and_copy(layer: Any, inputs: np.ndarray, targets: np.ndarray, kind_of_problem: str, num_labels: int) -> float | None:
+    """Fit on the raw head inputs with the usual L2 penalty (C=1) and copy the fit into the layer.
+
+    Raw, not standardized, inputs on purpose: standardizing MiniLM's pooler outputs fitted the training split
+    perfectly with weights 27x larger (norm 223 against 8.3), whose gradients through the body (norm 239
+    against 0.6 for a random head) undid the encoder in the first steps: 88.3 % on penal-civil against 92.5 %."""
+    import torch
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    has_bias = layer.bias is not None
+    if kind_of_problem == "regression":
+        probe = Ridge(alpha=1.0, fit_intercept=has_bias).fit(inputs, targets)
+        rows, intercept, present = probe.coef_.reshape(1, -1), np.atleast_1d(probe.intercept_), [0]
+    else:
+        present = np.unique(targets)
+        if len(present) < 2:
+            return None
+        probe = LogisticRegression(max_iter=2000, fit_intercept=has_bias).fit(inputs, targets)
+        if len(present) == 2:  # one decision function: split it between the two logits
+            rows = np.vstack([-probe.coef_[0] / 2, probe.coef_[0] / 2])
+            intercept = np.array([-probe.intercept_[0] / 2, probe.intercept_[0] / 2]) if has_bias else np.zeros(2)
+        else:
+            rows, intercept = probe.coef_, (probe.intercept_ if has_bias else np.zeros(len(present)))
+    weight = np.zeros((num_labels, inputs.shape[1]))
+    weight[present] = rows
+    bias = np.full(num_labels, float(np.min(intercept)) - 10.0)  # a label never seen in train starts unlikely
+    bias[present] = intercept
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(weight, dtype=layer.weight.dtype))
+        if has_bias:
+            layer.bias.copy_(torch.as_tensor(bias, dtype=layer.bias.dtype))
+    return float(probe.score(inputs, targets))

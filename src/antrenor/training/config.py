@@ -115,6 +115,9 @@ class TrainConfig(StageConfig):
                              "else 1e-4); 2e-5 full / 1e-4 LoRA when the size cannot be read.")
     validation: bool = Field(True, description="When the data has no validation split, hold out 10 % of train (16..300 "
                              "records) to stop early and keep the best checkpoint; false trains on every record.")
+    head_init: Literal["probe", "random"] = Field(
+        "probe", description="classification: start the new head from a logistic-regression probe fitted on the frozen "
+        "model's features for the training split (linear probing, then fine-tuning), or from random weights.")
     batch_size: int | None = Field(
         None, ge=1, description="Examples per device per forward pass (micro-batch); default: 1 for sft/clm on CPU "
         "(fastest and a third of the memory of 8 there, docs/benchmarks.md), else 8.")

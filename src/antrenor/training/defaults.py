@@ -17,6 +17,9 @@ The rule (measurements in docs/benchmarks.md, "Chosen defaults"):
   checkpoint to keep; the test split is never touched.
 - early stopping: evaluate twice per epoch, stop after 3 evaluations without improvement, keep the best on the
   task's validation metric (accuracy for classification, the validation loss otherwise).
+- the new classification head starts from a linear probe on the frozen model (`head_init: probe`, in
+  training/classify.py; a TrainConfig default, not chosen here): on the nine legal codes it lifted the same
+  run from 74.8 % to 82.2 % (probe 70.0 %), on criminal-vs-civil law from 90.0 % to 92.5 % (probe 89.2 %).
 """
 
 from __future__ import annotations

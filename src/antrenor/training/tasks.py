@@ -81,9 +81,26 @@ def _setup_classification(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
         model.config.pad_token_id = tokenizer.pad_token_id
     from transformers import DataCollatorWithPadding
 
-    return TaskSetup(model, classify.HEAD, train, evaluation, DataCollatorWithPadding(tokenizer),
+    collator = DataCollatorWithPadding(tokenizer)
+    if cfg.head_init == "probe":
+        _start_head_from_probe(model, train, collator, kind_of_problem, cfg.seed, reporter)
+    return TaskSetup(model, classify.HEAD, train, evaluation, collator,
                      classify.compute_metrics(kind_of_problem),
                      # config keyword arguments: from_pretrained(out, **labels) rebuilds the head of an adapter run
                      labels={"problem_type": kind_of_problem, "num_labels": extra["num_labels"],
                              "id2label": id2label, "label2id": label2id},
                      location=location)
+
+
+def _start_head_from_probe(model: Any, train: list[dict[str, Any]], collator: Any, kind_of_problem: str, seed: int,
+                           reporter: Reporter) -> None:
+    if classify.trained_head_in_checkpoint(model):
+        reporter.info("head: kept the trained classification head of the checkpoint (head_init applies to new heads)")
+        return
+    fit = classify.init_head_from_probe(model, train, collator, kind_of_problem, seed)
+    if fit is None:
+        reporter.info("head: random start (no linear probe fits this head: multi-label, per-token, or one class)")
+    else:
+        what = "R^2" if kind_of_problem == "regression" else "training accuracy"
+        reporter.info(f"head: started from a linear probe on the frozen model ({what} {fit:.3f}); fine-tuning goes on "
+                      "from there (head_init: random to start from random weights)")
