@@ -184,3 +184,23 @@ def test_a_checkpoint_is_compared_beside_the_final_model(tmp_path, sft_model, sf
     models = result.metrics["models"]
     assert list(models) == ["base", "base 2-shot", "model", checkpoint.name]  # the base found through the run's manifest
     assert "vs_base" in models[checkpoint.name]
+
+
+def test_label_answers_are_judged_by_exact_match(tmp_path_factory, tmp_path, sft_model):
+    """`pozitiv`/`negativ`-like answers: right or wrong, so exact match decides, unless the config names a metric."""
+    from antrenor.evaluation.compare import answers_are_labels, headline_metric
+    from tests.conftest import prepared
+
+    assert answers_are_labels(["pozitiv", "negativ", "Pozitiv", "negativ"])
+    assert not answers_are_labels(["Drepturi și obligații ale terțului", "Incompatibilități"])  # titles: each its own
+    assert not answers_are_labels(["a", "b", "c", "d"])  # no answer repeats
+    assert headline_metric("sft", ["rougeL", "chrf"], "chrf", ["a", "a"]) == "chrf"
+    data = prepared(tmp_path_factory, "labels", [{"instruction": f"w{10 + i} w{20 + i % 30}", "output": ["w1", "w2"][i % 2]}
+                                                 for i in range(40)])
+    evaluate({"models": [str(sft_model)], "data": str(data), "output": str(tmp_path / "eval"), "suite": ["metrics"],
+              "max_new_tokens": 3, "bootstrap_samples": 100, "kshot": 0})
+    summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert summary["headline"] == "exact_match" and summary["models"]["model"]["vs_strongest_baseline"]["metric"] == "exact_match"
+    with pytest.raises(ConfigError, match="headline 'accuracy' is not a metric"):
+        evaluate({"models": [str(sft_model)], "data": str(data), "output": str(tmp_path / "eval2"), "suite": ["metrics"],
+                  "max_new_tokens": 3, "bootstrap_samples": 100, "kshot": 0, "headline": "accuracy"})

@@ -10,6 +10,7 @@ from typing import Any
 from antrenor.evaluation.alignment_compare import compare_alignment, final_curve_values, read_training_log
 from antrenor.evaluation.config import ALIGNED_LM_TASKS, EvalConfig
 from antrenor.evaluation.forgetting import compare_forgetting
+from antrenor.errors import ConfigError
 from antrenor.evaluation.metrics import LOWER_IS_BETTER
 from antrenor.provenance import package_versions
 from antrenor.reporting.stats import bootstrap_ci, paired_bootstrap_pvalue
@@ -19,7 +20,22 @@ CLASSIFICATION_HEADLINES = {"regression": "spearman", "multi_label_classificatio
 ALIGNED_LM_HEADLINES = ("reward", "margin")  # the judge's mean reward when there is a judge, else the pair margin
 
 
-def headline_metric(task: str, metric_names: list[str]) -> str:
+LABEL_ANSWERS_AT_MOST, LABEL_WORDS_AT_MOST = 10, 3
+
+
+def answers_are_labels(references: list[str]) -> bool:
+    """True when the references are a handful of short answers repeated (`pozitiv`/`negativ`, a code's name):
+    a classification asked as instructions, where an answer is right or wrong and exact match is the measure."""
+    normalized = {" ".join(r.casefold().split()) for r in references}
+    return (len(references) >= 2 * len(normalized) and len(normalized) <= LABEL_ANSWERS_AT_MOST
+            and all(len(r.split()) <= LABEL_WORDS_AT_MOST for r in normalized))
+
+
+def headline_metric(task: str, metric_names: list[str], chosen: str = "auto", references: list[str] | None = None) -> str:
+    if chosen != "auto":
+        return chosen
+    if task == "sft" and references and answers_are_labels(references):
+        return "exact_match"
     if task in HEADLINES:
         return HEADLINES[task]
     for name in ("accuracy", *CLASSIFICATION_HEADLINES.values(), *ALIGNED_LM_HEADLINES):
@@ -29,7 +45,7 @@ def headline_metric(task: str, metric_names: list[str]) -> str:
 
 
 def compare_models(results: dict[str, dict[str, Any]], cfg: EvalConfig, task: str, kind: str, examples: int,
-                   notes: list[str]) -> dict[str, Any]:
+                   notes: list[str], references: list[str] | None = None) -> dict[str, Any]:
     base = next((label for label, r in results.items() if r["role"] == "base"), None)
     models = {}
     for label, result in results.items():
@@ -52,7 +68,10 @@ def compare_models(results: dict[str, dict[str, Any]], cfg: EvalConfig, task: st
                 entry["training_curves"] = curves
         models[label] = entry
     first = next(iter(results.values()))
-    headline = headline_metric(task, list(first["metrics"]))
+    headline = headline_metric(task, list(first["metrics"]), cfg.headline, references)
+    if headline not in first["metrics"]:
+        raise ConfigError(f"headline {headline!r} is not a metric of this {task} evaluation",
+                          problems=[f"choose one of: {', '.join(first['metrics'])} (or auto)"])
     for label, entry in models.items():
         if entry["role"] == "tuned":
             verdict = against_strongest_baseline(label, results, headline, examples, cfg)

@@ -79,6 +79,10 @@ class EvalConfig(StageConfig):
     kshot_max: int = Field(8, ge=1, description="auto k-shot: examples at most.")
     kshot_max_tokens: int = Field(1024, ge=64, description="auto k-shot: the prompt (shots + query + answer) fits in this "
                                   "many tokens.")
+    headline: str = Field(
+        "auto", description="The metric that decides whether the tuned model beat its strongest baseline. auto: accuracy "
+        "for classifiers; for sft exact_match when the answers are labels (at most 10 distinct answers of at most 3 "
+        "words, e.g. `pozitiv`/`negativ`), else rougeL; or name one the task reports (chrf, bleu, rouge1, macro_f1...).")
     max_new_tokens: int = Field(64, ge=1, description="Generation: tokens generated per answer at most.")
     max_length: int = Field(512, ge=8, description="Tokens per example for scoring (longer ones are cut from the left).")
     batch_size: int = Field(8, ge=1, description="Examples per forward pass.")

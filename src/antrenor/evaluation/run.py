@@ -28,7 +28,7 @@ from antrenor.evaluation.kshot import choose_shots
 from antrenor.evaluation.model_choice import base_model_name, infer_task
 from antrenor.evaluation.suites import evaluate_model, make_evaluator, runs_suite
 from antrenor.models import loading
-from antrenor.models.chat import template_name
+from antrenor.models.chat import split_conversation, template_name
 from antrenor.models.loading import LoadedModel
 from antrenor.models.precision import cpu_supports_bf16
 from antrenor.models.registry import check_model_name
@@ -107,7 +107,8 @@ def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporte
 
     from antrenor.evaluation.report import write_reports
 
-    summary = compare_models(results, cfg, task, kind, len(records), notes)
+    references = [split_conversation(r, kind)[1] for r in records] if task == "sft" else None
+    summary = compare_models(results, cfg, task, kind, len(records), notes, references)
     if judged:
         summary["judge"] = judged
     save_resolved_config(cfg, output / "eval_config.yaml")
