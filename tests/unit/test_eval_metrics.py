@@ -75,3 +75,26 @@ def test_perplexity_is_exp_of_token_weighted_mean_loss():
     metric = perplexity_metric([2.0, 6.0], [1, 3])
     assert metric(np.arange(2)) == pytest.approx(math.exp(8.0 / 4))
     assert metric(np.array([0])) == pytest.approx(math.exp(2.0))
+
+
+def test_answer_losses_use_the_head_on_answer_positions_only_and_match_the_full_forward(tiny_llama_dir):
+    """token_losses runs the output head on labelled positions only; the figures equal a full forward's."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM
+
+    from antrenor.models.scoring import token_losses
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    rng = np.random.default_rng(0)
+    features = []
+    for length in (7, 12, 5):  # lengths differ: batches are padded
+        ids = [int(x) for x in rng.integers(10, 100, length)]
+        features.append({"input_ids": ids, "labels": [-100] * (length - 3) + ids[-3:]})
+    losses, counts = token_losses(model, features, batch_size=2)
+    for feature, loss, count in zip(features, losses, counts):
+        ids, labels = torch.tensor([feature["input_ids"]]), torch.tensor(feature["labels"][1:])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, :-1].float()
+        assert loss == pytest.approx(F.cross_entropy(logits, labels, ignore_index=-100, reduction="sum").item(), abs=1e-4)
+        assert count == 3

@@ -53,16 +53,41 @@ def token_losses(model: Any, features: list[dict[str, list[int]]], batch_size: i
             ids[row, :n] = torch.tensor(features[index]["input_ids"])
             labels[row, :n] = torch.tensor(features[index]["labels"])
             mask[row, :n] = 1
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
         targets = labels[:, 1:]
-        per_token = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none")
+        keep = targets != IGNORE
+        with torch.inference_mode():
+            logits = labelled_logits(model, ids, mask, keep)
+        per_token = torch.zeros(targets.shape)
+        per_token[keep] = F.cross_entropy(logits, targets[keep], reduction="none")
         for row, index in enumerate(batch):
             losses[index] = float(per_token[row].sum())
-            counts[index] = int((targets[row] != IGNORE).sum())
+            counts[index] = int(keep[row].sum())
         if on_batch:
             on_batch(len(batch))
     return losses, counts
+
+
+def labelled_logits(model: Any, ids: Any, mask: Any, keep: Any) -> Any:
+    """fp32 next-token logits at the positions `keep` marks (shape: kept positions x vocabulary).
+
+    The output head runs on those positions only: for an answer of 20 tokens after a 1,000-token k-shot prompt,
+    Gemma's 262K-word head on every position would hold 8 x 1,000 x 262K fp32 logits (8 GB) to use 2 %."""
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = causal.get_decoder() if hasattr(causal, "get_decoder") else None
+    head = causal.get_output_embeddings() if hasattr(causal, "get_output_embeddings") else None
+    if decoder is None or head is None:
+        return model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1][keep].float()
+    hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state[:, :-1]
+    logits = head(hidden[keep]).float()
+    softcap = getattr(causal.config, "final_logit_softcapping", None)
+    return torch_tanh_cap(logits, softcap) if softcap else logits
+
+
+def torch_tanh_cap(logits: Any, cap: float) -> Any:
+    """Gemma 2's final logit soft-capping, as its forward applies it."""
+    import torch
+
+    return torch.tanh(logits / cap) * cap
 
 
 def class_logits(model: Any, tokenizer: Any, inputs: Sequence[str | tuple[str, str]], max_length: int = 512,
