@@ -9,6 +9,8 @@ baseline, the gain with its 95 % interval and p-value, and the training time.
 Cases (real Romanian data shipped in data/demo):
   legal-codes   which of nine codes an article comes from (MiniLM; 1,349 articles, 20 % test)
   sts-pairs     are two sentences near-paraphrases (RO-STS score >= 3)? (MiniLM, sentence pairs, 1,000 pairs)
+  penal-civil   criminal or civil law? the legal-codes articles of four codes, two labels (MiniLM; 600 articles)
+  penal-civil-sft  the same as instructions answered `penal` or `civil` (Gemma 3 270M; exact match)
   legal-titles  a short title for an article of a code never seen in training (Gemma 3 270M; 320 train / 40 test)
 
     python benchmarks/defaults_bench.py                       # every case, both settings
@@ -27,6 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "bench-defaults"
 PREVIOUS = {"method": "lora", "lr": "1e-4", "epochs": "1", "validation": "false"}  # what train used before
+SETTINGS = {"defaults": {}, "previous": PREVIOUS,
+            # one default changed at a time, to show what it buys
+            "random-head": {"head_init": "random"}, "lr-5e-5": {"lr": "5e-5"}, "lr-3e-5": {"lr": "3e-5"}}
 CASES = {
     "legal-codes": {"input": "data/demo/legal-classification/articles.jsonl", "model": "minilm-l6", "task": "classification",
                     "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "split.stratify=true",
@@ -35,6 +40,13 @@ CASES = {
     "sts-pairs": {"input": "sts-binary.jsonl", "model": "minilm-l6", "task": "classification",
                   "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "split.stratify=true"],
                   "train": ["--set", "max_length=128"], "eval": ["--set", "max_length=128"]},
+    "penal-civil": {"input": "penal-civil.jsonl", "model": "minilm-l6", "task": "classification",
+                    "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "split.stratify=true",
+                                "--set", "filters.too_long=truncate"],
+                    "train": ["--set", "max_length=128"], "eval": ["--set", "max_length=128"]},
+    "penal-civil-sft": {"input": "penal-civil-sft.jsonl", "model": "gemma3-270m", "task": "sft",
+                        "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "filters.max_length=384"],
+                        "train": ["--set", "max_length=384"], "eval": ["--set", "max_new_tokens=8"]},
     "legal-titles": {"input": "data/demo/legal-titles", "model": "gemma3-270m", "task": "sft",
                      "prepare": ["--set", "split.validation=0", "--set", "filters.max_length=384"],
                      "train": ["--set", "max_length=384", "--set", "effective_batch_size=8"],
@@ -56,16 +68,41 @@ def sts_binary(path: Path) -> Path:
     return path
 
 
+def penal_civil(path: Path) -> Path:
+    """A binary task where the frozen encoder is already strong: criminal law or civil law (each code with its procedure)?"""
+    families = {"penal_code": "penal", "penal_procedure_code": "penal", "civil_code": "civil", "civil_procedure_code": "civil"}
+    rows = [json.loads(line) for line in (REPO / CASES["legal-codes"]["input"]).read_text(encoding="utf-8").splitlines()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"text": r["text"], "label": families[r["label"]]}, ensure_ascii=False) + "\n"
+                            for r in rows if r["label"] in families), encoding="utf-8")
+    return path
+
+
+def penal_civil_sft(path: Path) -> Path:
+    """penal-civil as instructions whose answer is exactly one word, `penal` or `civil` (the first 400
+    characters of each article): a label-like generation task, scored by exact match."""
+    rows = [json.loads(line) for line in penal_civil(path.with_name("penal-civil.jsonl")).read_text(encoding="utf-8").splitlines()]
+    path.write_text("".join(json.dumps({"instruction": "Este acest articol din dreptul penal sau din dreptul civil? "
+                                                       "Răspunde cu un singur cuvânt: penal sau civil.",
+                                        "input": r["text"][:400], "output": r["label"]}, ensure_ascii=False) + "\n"
+                            for r in rows), encoding="utf-8")
+    return path
+
+
+DERIVED = {"sts-binary.jsonl": sts_binary, "penal-civil.jsonl": penal_civil, "penal-civil-sft.jsonl": penal_civil_sft}
+
+
 def run_case(name: str, settings: list[str]) -> list[dict]:
     case, folder = CASES[name], OUT / name
-    source = str(sts_binary(folder / "sts-binary.jsonl")) if case["input"] == "sts-binary.jsonl" else case["input"]
+    derive = DERIVED.get(case["input"])
+    source = str(derive(folder / case["input"])) if derive else case["input"]
     if not (folder / "data" / "manifest.json").exists():
         antrenor("prepare", "--input", source, "--output", str(folder / "data"), "--model", case["model"],
                  "--set", "lang=ro", *case["prepare"])
     rows = []
     for setting in settings:
         model = folder / setting / "model"
-        flags = [x for key, value in PREVIOUS.items() for x in ("--set", f"{key}={value}")] if setting == "previous" else []
+        flags = [x for key, value in SETTINGS[setting].items() for x in ("--set", f"{key}={value}")]
         started = time.perf_counter()
         if not (model / "manifest.json").exists():
             antrenor("train", "--data", str(folder / "data"), "--model", case["model"], "--task", case["task"],
@@ -89,7 +126,7 @@ def run_case(name: str, settings: list[str]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--settings", nargs="+", default=["defaults", "previous"], choices=["defaults", "previous"])
+    parser.add_argument("--settings", nargs="+", default=["defaults", "previous"], choices=list(SETTINGS))
     args = parser.parse_args()
     rows = [row for name in args.cases for row in run_case(name, args.settings)]
     print(f"\n{'case':13} {'setting':9} {'metric':9} {'tuned':>7} {'strongest baseline':>24} {'gain (95% CI)':>24} {'p':>7} {'train':>6}")

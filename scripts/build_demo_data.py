@@ -151,11 +151,13 @@ def build_legal_instructions(codes: dict[str, list[dict]], seed: int) -> dict[st
     return {"train": pool[n_validation:], "validation": pool[:n_validation], "test": test}
 
 
-def build_legal_titles(instructions: dict[str, list[dict]], train_count: int = 320, test_count: int = 40) -> dict[str, list[dict]]:
+def build_legal_titles(instructions: dict[str, list[dict]], train_count: int = 320, test_count: int = 121) -> dict[str, list[dict]]:
     """The demo-sized SFT set: title requests for articles of at most 500 characters, taken in file order.
 
     Train from the six training codes, test from the held-out codes only, so the demo measures
-    generalisation to codes the model never saw. Sized so LoRA on SmolLM2-135M takes minutes on 2 cores.
+    generalisation to codes the model never saw. Sized so LoRA on Gemma 3 270M takes minutes on 2 cores;
+    the test split takes every such request of the held-out codes (121): 40 were too few to tell a
+    4-point ROUGE-L gain from noise (p 0.33).
     """
     def titles(records: list[dict], count: int) -> list[dict]:
         return [r for r in records if r["instruction"].startswith("Propune") and len(r["input"]) <= 500][:count]
@@ -346,7 +348,8 @@ def main() -> None:
         "test set only through provision questions."))
     titles = build_legal_titles(instructions)
     write_legal_titles(out, titles)
-    write_legal_preference(out, build_legal_preference(titles, seed))
+    # the preference pairs keep the first 40 test requests: DPO's demo stays small
+    write_legal_preference(out, build_legal_preference({"train": titles["train"], "test": titles["test"][:40]}, seed))
     write_jsonl(out / "legal-classification" / "articles.jsonl", build_legal_classification(codes, seed))
     write_license(out / "legal-classification", [LEGAL], (
         "`{text, label}`: up to 150 article texts (≤ 1500 chars, not repealed, each text once) per code, "
