@@ -53,3 +53,23 @@ def test_rows_are_filled_first_fit_and_padded_with_a_segment_of_their_own():
     assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1], [0, 1, 2, 0, 1, 2]]
     assert batch["labels"].tolist() == [[IGNORE, 2, 3, 4, IGNORE, 6], [IGNORE, 8, 9, IGNORE, IGNORE, IGNORE]]
     assert collator.real_tokens == 9
+
+
+def test_validation_loss_from_answer_positions_equals_the_standard_evaluation(tiny_llama_dir, tmp_path):
+    """The trainer's validation step skips the full-vocabulary logits but reports the same loss."""
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    from antrenor.training.trainer import AntrenorTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    rows = [{"input_ids": [10, 11, 12, 13, 14], "labels": [IGNORE, IGNORE, 12, 13, 14]},
+            {"input_ids": [20, 21, 22], "labels": [IGNORE, 21, 22]}]
+    args = TrainingArguments(str(tmp_path), report_to=[], per_device_eval_batch_size=2, use_cpu=True)
+    collator = PaddedCollator(pad_token_id=1)
+    losses = {}
+    for selective in (True, False):
+        trainer = AntrenorTrainer(model=model, args=args, data_collator=collator, eval_dataset=rows, selective_loss=selective)
+        step = trainer.prediction_step(model, collator(rows), prediction_loss_only=False)
+        losses[selective] = step[0]
+        assert (step[1] is None) == selective  # the selective step keeps no logits
+    assert torch.allclose(losses[True], losses[False], atol=1e-5)
