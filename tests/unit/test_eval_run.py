@@ -63,6 +63,7 @@ def test_sft_eval_compares_base_and_tuned_with_every_suite(tmp_path, sft_model, 
     (kshot,) = set(summary["models"]) - {"base", "model"}
     assert kshot.startswith("base ") and kshot.endswith("-shot") and summary["models"][kshot]["role"] == "baseline"
     assert set(summary["models"][kshot]["metrics"]) >= {"rougeL", "chrf"} and "robustness" not in summary["models"][kshot]
+    assert "answer_perplexity" not in summary["models"][kshot]["metrics"]  # the zero-shot base's: not repeated
     tuned, base = summary["models"]["model"], summary["models"]["base"]
     verdict = tuned["vs_strongest_baseline"]
     assert verdict["metric"] == "rougeL" and verdict["baseline"] in ("base", kshot)

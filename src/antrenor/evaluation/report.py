@@ -88,7 +88,9 @@ def _metric_blocks(summary: dict[str, Any]) -> list[Block]:
     rows = []
     for label, entry in models.items():
         for name in names:
-            figure = entry["metrics"][name]
+            figure = entry["metrics"].get(name)
+            if figure is None:  # e.g. the k-shot baseline has no answer perplexity of its own
+                continue
             gain = entry.get("vs_base", {}).get(name, {})
             rows.append([label, name, fmt(figure["value"]), f"{fmt(figure['ci95'][0])} – {fmt(figure['ci95'][1])}",
                          fmt(gain.get("delta")), fmt(gain.get("relative_percent")), fmt(gain.get("p_value"), 3)])

@@ -51,8 +51,11 @@ class SftEvaluator:
         conversations = [split_conversation(r, self.kind) for r in records]
         references = [reference for _, reference in conversations]
         metrics = generation_metrics(answers, references)
-        losses, counts = self._answer_losses(loaded, records)
-        metrics["answer_perplexity"] = perplexity_metric(losses, counts)
+        if self.shots:  # the answer perplexity is the zero-shot base's, already scored: not repeated, not relabelled
+            losses, counts = np.zeros(len(records)), np.zeros(len(records), dtype=np.int64)
+        else:
+            losses, counts = self._answer_losses(loaded, records)
+            metrics["answer_perplexity"] = perplexity_metric(losses, counts)
         per_example = sentence_scores(answers, references)
         rows = [{"prompt": prompt[-1]["content"] if prompt else "", "reference": reference, "prediction": answer,
                  "rougeL": round(float(score), 2), "answer_loss": round(float(loss / count), 4) if count else None}
