@@ -30,7 +30,7 @@ class ExportConfig(StageConfig):
     dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="Dtype of the merged weights. float32 keeps a merged LoRA exact; bfloat16 halves the size.")
     check_examples: int = Field(16, ge=1, description="Sample inputs for the merge and ONNX parity checks.")
-    merge_tolerance: float = Field(1e-3, gt=0, description="Largest allowed |logit difference| between merged and adapter + base.")
+    merge_tolerance: float = Field(1e-3, gt=0, description="Largest allowed |logit difference| between merged and adapter + base, as a share of the largest |logit| (at least 1).")
     parity_tolerance: float = Field(
         5e-3, gt=0, description="Largest allowed |logit difference| between ONNX Runtime and PyTorch (fp32); LM logits reach ±30, so 5e-3 is a relative 1e-4.")
     accuracy_examples: int | None = Field(None, ge=1, description="Test examples for the int8 check (default: the whole test split).")

@@ -58,9 +58,9 @@ def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporte
     batches = samples.sample_batches(source, records, cfg.check_examples)
     checks: dict[str, Any] = {"task": source.task, "source": str(Path(cfg.model).resolve()),
                               "adapter": source.adapter_type, "check_inputs": "test split" if records else "general text"}
-    model, difference = merge.merge_checked(source, batches, cfg.merge_tolerance)
+    model, difference, allowed = merge.merge_checked(source, batches, cfg.merge_tolerance)
     if difference is not None:
-        checks["merge"] = {"max_abs_logit_difference": difference, "tolerance": cfg.merge_tolerance}
+        checks["merge"] = {"max_abs_logit_difference": difference, "tolerance": allowed}
         reporter.info(f"merged the {source.adapter_type} adapter: largest logit difference {difference:.2e}")
 
     if cfg.format == "onnx":
@@ -214,5 +214,5 @@ def check_summary(check: dict) -> str:
     if "accuracy" in check and isinstance(check["accuracy"], dict):
         return f"{check['metric']}: " + ", ".join(f"{k} {v}" for k, v in check["accuracy"].items())
     if "max_abs_logit_difference" in check:
-        return f"largest logit difference {check['max_abs_logit_difference']:.2e} (tolerance {check['tolerance']:g})"
+        return f"largest logit difference {check['max_abs_logit_difference']:.2e} (allowed {check['tolerance']:.3g})"
     return ", ".join(f"{k} {v}" for k, v in check.items())
