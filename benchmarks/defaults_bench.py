@@ -32,18 +32,14 @@ PREVIOUS = {"method": "lora", "lr": "1e-4", "epochs": "1", "validation": "false"
 SETTINGS = {"defaults": {}, "previous": PREVIOUS,
             # one default changed at a time, to show what it buys
             "random-head": {"head_init": "random"}, "lr-5e-5": {"lr": "5e-5"}, "lr-3e-5": {"lr": "3e-5"}}
+HELD_OUT = ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "split.stratify=true"]  # 20 % test
+MINILM = {"model": "minilm-l6", "task": "classification", "train": ["--set", "max_length=128"],
+          "eval": ["--set", "max_length=128"]}
 CASES = {
-    "legal-codes": {"input": "data/demo/legal-classification/articles.jsonl", "model": "minilm-l6", "task": "classification",
-                    "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "split.stratify=true",
-                                "--set", "filters.too_long=truncate"],
-                    "train": ["--set", "max_length=128"], "eval": ["--set", "max_length=128"]},
-    "sts-pairs": {"input": "sts-binary.jsonl", "model": "minilm-l6", "task": "classification",
-                  "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "split.stratify=true"],
-                  "train": ["--set", "max_length=128"], "eval": ["--set", "max_length=128"]},
-    "penal-civil": {"input": "penal-civil.jsonl", "model": "minilm-l6", "task": "classification",
-                    "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "split.stratify=true",
-                                "--set", "filters.too_long=truncate"],
-                    "train": ["--set", "max_length=128"], "eval": ["--set", "max_length=128"]},
+    "legal-codes": {**MINILM, "input": "data/demo/legal-classification/articles.jsonl",
+                    "prepare": [*HELD_OUT, "--set", "filters.too_long=truncate"]},
+    "sts-pairs": {**MINILM, "input": "sts-binary.jsonl", "prepare": HELD_OUT},
+    "penal-civil": {**MINILM, "input": "penal-civil.jsonl", "prepare": [*HELD_OUT, "--set", "filters.too_long=truncate"]},
     "penal-civil-sft": {"input": "penal-civil-sft.jsonl", "model": "gemma3-270m", "task": "sft",
                         "prepare": ["--set", "split.validation=0", "--set", "split.test=0.2", "--set", "filters.max_length=384"],
                         "train": ["--set", "max_length=384"], "eval": ["--set", "max_new_tokens=8"]},
