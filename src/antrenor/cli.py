@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", metavar="KEY", dest="api_key",
                        help="bearer key clients must send (default: $ANTRENOR_API_KEY; none: no authentication)")
     serve.add_argument("--log-db", metavar="FILE", dest="log_db", help="SQLite request log (default: MODEL/requests.db)")
+    serve.add_argument("--allow-unauthenticated", action="store_true", default=None, dest="allow_unauthenticated",
+                       help="allow a non-loopback --host without an API key (anyone who reaches the port can use it)")
     serve.set_defaults(run=_run_serve)
 
     human = verbs.add_parser("human", parents=[output], help="blind Likert ratings of model answers by people: create, "
@@ -391,7 +393,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     from antrenor.serve.run import serve
 
     flags = {"model": args.model, "backend": args.backend, "host": args.host, "port": args.port,
-             "api_key": args.api_key or os.environ.get("ANTRENOR_API_KEY") or None, "log_db": args.log_db}
+             "api_key": args.api_key or os.environ.get("ANTRENOR_API_KEY") or None, "log_db": args.log_db,
+             "allow_unauthenticated": args.allow_unauthenticated}
     cfg = load_config(ServeConfig, args.config, args.overrides, flags)
     _quiet_model_libraries()
     serve(cfg, reporter_for(args))

@@ -150,6 +150,30 @@ def test_an_incomplete_page_is_refused_and_keeps_what_was_entered(client, task):
     assert RatingStore(task.folder / "ratings.sqlite").all_ratings() == []
 
 
+@pytest.mark.parametrize("number", ["-1", "6", "x"])
+def test_a_page_number_outside_the_raters_pages_saves_nothing(client, task, number):
+    enter(client, task, "ana")
+    html = client.get("/rate").text
+    keys = re.findall(r'name="([AB]\.[a-z]+)" value="1"', html)
+    response = client.post("/rate", data={"page": number, "choice": "A", **{key: "5" for key in keys}},
+                           follow_redirects=False)
+    from antrenor.human.store import RatingStore
+
+    assert response.status_code == 303  # back to the next unrated page; page -1 once saved onto the last page
+    assert RatingStore(task.folder / "ratings.sqlite").all_ratings() == []
+
+
+def test_form_posts_from_another_origin_are_refused(client, task):
+    token = task.raters["ana"]
+    refused = client.post("/enter", data={"token": token}, headers={"Origin": "http://evil.example"},
+                          follow_redirects=False)
+    sandboxed = client.post("/enter", data={"token": token}, headers={"Origin": "null"}, follow_redirects=False)
+    assert (refused.status_code, sandboxed.status_code) == (403, 403)
+    assert "another site" in refused.text and "set-cookie" not in refused.headers
+    own = client.post("/enter", data={"token": token}, headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert own.status_code == 303 and "set-cookie" in own.headers  # the app's own form still works
+
+
 def test_english_anchors_on_request(client, task):
     enter(client, task, "ana")
     html = client.get("/rate?lang=en").text

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from antrenor.config import load_config
 from antrenor.records.request_log import RequestLog
 from antrenor.serve.app import create_app
 from antrenor.serve.backends import GenerationRequest, GenerationResult
@@ -54,7 +55,9 @@ class ScriptedGenerator:
 
 
 def _app(tmp_path, backend, **settings):
-    config = {"model": str(tmp_path), "log_db": str(tmp_path / "log.db"), "batch_wait_ms": 30, **settings}
+    # the test clients address the app as "testserver" (TestClient) and "test" (httpx below)
+    config = {"model": str(tmp_path), "log_db": str(tmp_path / "log.db"), "batch_wait_ms": 30,
+              "allowed_hosts": ["testserver", "test"], **settings}
     return create_app(config, backend=backend, version="v1")
 
 
@@ -168,7 +171,8 @@ def test_oversize_body_without_content_length_is_413(tmp_path):
     async def send():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.post("/v1/completions", content=chunks())  # chunked: no Content-Length
+            return await client.post("/v1/completions", content=chunks(),  # chunked: no Content-Length
+                                     headers={"Content-Type": "application/json"})
 
     with TestClient(app):
         response = asyncio.run(send())
@@ -206,3 +210,126 @@ def test_a_stream_past_the_time_limit_ends_with_an_error_event_and_stops_generat
     assert "[DONE]" not in events and "request_timeout_s" in json.loads(events[-1])["error"]["message"]
     (row,) = RequestLog(tmp_path / "log.db").rows()
     assert "request_timeout_s" in row["error"] and row["outputs"] and row["outputs"][0].startswith("x ")
+
+
+class ScriptedClassifier:
+    """Labels every text 'a'."""
+
+    kind = "classification"
+    context_length = 64
+    labels = ["a", "b"]
+
+    def encode(self, text):
+        return [1] * len(text.split())
+
+    def classify(self, inputs):
+        from antrenor.serve.backend_api import Prediction
+
+        return [Prediction("a", 0.9, {"a": 0.9, "b": 0.1}) for _ in inputs]
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _keyless(tmp_path, **settings):
+    """A classifier server as `antrenor serve` starts it by default: no API key, on 127.0.0.1:8000."""
+    config = {"model": str(tmp_path), "log_db": str(tmp_path / "log.db"), "port": 8000, **settings}
+    return TestClient(create_app(config, backend=ScriptedClassifier(), version="v1"), base_url="http://127.0.0.1:8000")
+
+
+@pytest.mark.parametrize("headers, status, code", [
+    ({"Host": "rebind.evil.example:8000", "Origin": "http://evil.example", "Content-Type": "text/plain"}, 403,
+     "forbidden_host"),  # the issue's request: DNS rebinding, as a browser sends it without a preflight
+    ({"Host": "rebind.evil.example:8000", **JSON}, 403, "forbidden_host"),
+    ({"Host": "127.0.0.1.evil.example", **JSON}, 403, "forbidden_host"),
+    ({"Origin": "http://evil.example", **JSON}, 403, "cross_origin"),
+    ({"Origin": "http://127.0.0.1:9999", **JSON}, 403, "cross_origin"),  # another local web app's page
+    ({"Origin": "null", **JSON}, 403, "cross_origin"),  # sandboxed frames, file:// pages
+    ({"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+    ({"Content-Type": "multipart/form-data; boundary=x"}, 415, "unsupported_media_type"),
+])
+def test_keyless_server_refuses_browser_writes_and_logs_no_text(tmp_path, headers, status, code):
+    with _keyless(tmp_path) as client:
+        response = client.post("/v1/classify", content=b'{"input": "INJECTED"}', headers=headers)
+    assert response.status_code == status and response.json()["error"]["code"] == code
+    assert "API key" in response.json()["error"]["message"] or status == 415
+    (row,) = RequestLog(tmp_path / "log.db").rows()
+    assert row["status"] == status and row["inputs"] == [] and row["request"] is None  # the text never entered the log
+
+
+@pytest.mark.parametrize("headers", [
+    JSON,
+    {"Host": "localhost:8000", **JSON},
+    {"Host": "[::1]:8000", **JSON},
+    {"Host": "localhost:9000", **JSON},  # an SSH tunnel (-L 9000:localhost:8000) changes the port, not the name
+    {"Origin": "http://127.0.0.1:8000", "Content-Type": "application/json; charset=utf-8"},  # the same origin
+])
+def test_keyless_server_answers_programs_and_its_own_origin(tmp_path, headers):
+    with _keyless(tmp_path) as client:
+        response = client.post("/v1/classify", content=b'{"input": "w1"}', headers=headers)
+    assert response.status_code == 200, response.text
+    assert RequestLog(tmp_path / "log.db").rows()[0]["inputs"] == ["w1"]
+
+
+def test_allowed_hosts_and_the_api_key_open_other_names(tmp_path):
+    evil = {"Host": "rebind.evil.example:8000", **JSON}
+    with _keyless(tmp_path, host="192.168.1.5", allowed_hosts=["Gpu-Box.lan."]) as client:
+        assert client.post("/v1/classify", json={"input": "w1"}, headers={"Host": "gpu-box.lan:8000"}).status_code == 200
+        assert client.post("/v1/classify", json={"input": "w1"}, headers={"Host": "192.168.1.5:8000"}).status_code == 200
+        assert client.post("/v1/classify", json={"input": "w1"}, headers=evil).status_code == 403
+    with _keyless(tmp_path, allowed_hosts=["*"]) as client:
+        assert client.post("/v1/classify", json={"input": "w1"}, headers=evil).status_code == 200
+    with _keyless(tmp_path, api_key="k") as client:  # a web page cannot send the key: names are not checked
+        assert client.post("/v1/classify", json={"input": "w1"}, headers={**evil, "Authorization": "Bearer k"}).status_code == 200
+        assert client.post("/v1/classify", content=b'{"input": "w1"}', headers={"Authorization": "Bearer k"}).status_code == 415
+
+
+def test_keyless_listing_routes_check_the_host_but_health_stays_open(tmp_path):
+    evil = {"Host": "rebind.evil.example"}
+    with _keyless(tmp_path) as client:
+        assert client.get("/v1/models", headers=evil).status_code == 403
+        assert client.get("/metrics", headers=evil).status_code == 403
+        assert client.get("/v1/models").status_code == 200
+        assert client.get("/health", headers=evil).status_code == 200  # liveness probes
+    assert RequestLog(tmp_path / "log.db").rows() == []
+
+
+def test_allowed_hosts_takes_names_only():
+    from antrenor.errors import ConfigError
+    from antrenor.serve.config import ServeConfig
+
+    with pytest.raises(ConfigError) as error:
+        load_config(ServeConfig, flags={"model": "m", "allowed_hosts": ["http://gpu-box.lan/", "gpu-box.lan:8000"]})
+    assert "without scheme, port or path" in str(error.value)
+
+
+@pytest.mark.parametrize("host, api_key, allow, refused", [
+    ("0.0.0.0", None, None, True),
+    ("192.168.1.5", None, None, True),
+    ("0.0.0.0", None, True, False),
+    ("0.0.0.0", "k", None, False),
+    ("127.0.0.2", None, None, False),
+    ("localhost", None, None, False),
+])
+def test_a_network_bind_without_a_key_needs_an_explicit_flag(tmp_path, host, api_key, allow, refused):
+    from antrenor.serve.config import ServeConfig
+    from antrenor.serve.run import check_serve_config
+
+    cfg = load_config(ServeConfig, flags={"model": str(tmp_path), "host": host, "port": 1, "api_key": api_key,
+                                          "allow_unauthenticated": allow})
+    problems = [p for p in check_serve_config(cfg) if p.startswith("host:")]
+    assert bool(problems) == refused
+    if refused:
+        assert "--allow-unauthenticated" in problems[0] and "--api-key" in problems[0] and "request log" in problems[0]
+    if allow:
+        assert any("allowed_hosts is empty" in doubt for doubt in cfg.doubts())
+
+
+def test_cli_refuses_a_keyless_network_bind(tmp_path, capsys, monkeypatch):
+    from antrenor.cli import main
+
+    monkeypatch.delenv("ANTRENOR_API_KEY", raising=False)
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["serve", "--model", str(tmp_path), "--host", "0.0.0.0", "--port", "1"]) == 2
+    assert "reachable from other machines, and no API key is set" in capsys.readouterr().err

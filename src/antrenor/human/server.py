@@ -7,6 +7,10 @@ Romanian or English. A submitted page is saved to SQLite at once; the next unrat
 rater can stop at any time and resume where they left off. Pages never carry model names, system ids or
 other raters' ratings: forms name answers by their screen letter, and the server maps letters back
 through the rater's own plan.
+
+Every page past the entry form needs a rater's 128-bit token (an HttpOnly, SameSite=strict cookie, which a
+browser sends only to the host that set it), so a page reaching the app through DNS rebinding sees only
+that form. Form posts from another origin (an Origin header that does not match Host) are refused (403).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -52,6 +57,14 @@ def create_app(task_folder: str | Path) -> FastAPI:
     plans = {rater: rater_pages(task, rater) for rater in tokens}
     templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     app = FastAPI(title="antrenor human", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def refuse_cross_origin_posts(request: Request, call_next: Any) -> Any:
+        origin = request.headers.get("origin")
+        if request.method == "POST" and origin is not None and not same_origin(origin, request.headers.get("host", "")):
+            return Response(f"403: a form sent from another site ({origin}) is refused; open the rating app's own page",
+                            status_code=403, media_type="text/plain")
+        return await call_next(request)
 
     def rater_of(request: Request) -> str | None:
         token = request.cookies.get(COOKIE, "")
@@ -124,9 +137,11 @@ def create_app(task_folder: str | Path) -> FastAPI:
         pages = plans[rater]
         try:
             number = int(str(form.get("page")))
-            shown = pages[number]
-        except (TypeError, ValueError, IndexError):
+        except ValueError:
             return RedirectResponse("/rate", status_code=303)
+        if not 0 <= number < len(pages):  # pages[-1] would save the scores onto the last page
+            return RedirectResponse("/rate", status_code=303)
+        shown = pages[number]
         scores, choice, problems = _read_form(form, task, shown)
         comment = str(form.get("comment", ""))[:4000]
         if problems:
@@ -139,6 +154,14 @@ def create_app(task_folder: str | Path) -> FastAPI:
         return RedirectResponse("/rate", status_code=303)
 
     return app
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a browser's Origin header names the host:port the request was sent to ('null' never does)."""
+    try:
+        return origin != "null" and urlsplit(origin).netloc.lower() == host.lower() != ""
+    except ValueError:
+        return False
 
 
 def done_pages(store: RatingStore, rater: str, pages: list[Page]) -> set[int]:

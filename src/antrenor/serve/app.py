@@ -5,9 +5,11 @@
     ...     client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Salut"}]}).json()
 
 Routes: POST /v1/chat/completions, /v1/completions (generation models), /v1/classify
-(classifiers); GET /v1/models, /metrics (behind the API key when one is set), /health (open:
-liveness probes carry no key). Requests to the three inference routes are logged, whatever
-their outcome; /health, /metrics and /v1/models are not (a scraper would flood the log).
+(classifiers); GET /v1/models, /metrics (behind the API key when one is set; without one, behind
+the Host/Origin checks of service.browser_problem), /health (open: liveness probes carry no key).
+POST bodies must be sent as application/json (415 otherwise). Requests to the three inference
+routes are logged, whatever their outcome; /health, /metrics and /v1/models are not (a scraper
+would flood the log).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def create_app(cfg: ServeConfig | dict[str, Any], backend: Any = None, version: 
 
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
-        service.check_auth(request)
+        service.check_access(request)
         entry = {"id": service.name, "object": "model", "created": int(started), "owned_by": "antrenor",
                  "task": backend.kind, "version": version}
         if backend.kind == "classification":
@@ -90,7 +92,7 @@ def create_app(cfg: ServeConfig | dict[str, Any], backend: Any = None, version: 
 
     @app.get("/metrics")
     async def prometheus_metrics(request: Request) -> Response:
-        service.check_auth(request)
+        service.check_access(request)
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from antrenor.config import StageConfig
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: addresses only this machine reaches."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class ServeConfig(StageConfig):
@@ -32,6 +45,13 @@ class ServeConfig(StageConfig):
     host: str = Field("127.0.0.1", description="Address to bind. Anything but loopback exposes the model to the network: set api_key.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port.")
     api_key: str | None = Field(None, description="Bearer key clients must send (Authorization: Bearer KEY); none: no authentication.")
+    allow_unauthenticated: bool = Field(
+        False, description="Allow a host other than loopback without an api_key: anyone who reaches the port can use the "
+        "model and write into the request log that monitor and retraining read. Only on a network you trust.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Without an api_key, requests are answered only when their Host header names "
+        "this server: 127.0.0.1, localhost, [::1], the bound host, and these names (e.g. a machine name clients use); "
+        "'*' accepts any (only behind a proxy that checks it). Blocks DNS rebinding from web pages.")
     log_db: str | None = Field(None, description="SQLite request log; default: requests.db inside the model folder.")
     model_name: str | None = Field(None, description="Name clients use in the `model` field and /v1/models; default: the model folder's name.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (bytes); larger -> 413.")
@@ -46,6 +66,16 @@ class ServeConfig(StageConfig):
     bf16: bool | None = Field(None, description="Generation models in bfloat16 (halves memory, faster on CPUs with AVX512-BF16); default: when the CPU supports it.")
     trust_remote_code: bool = Field(False, description="Run model code shipped with a hub model.")
     allow_pickle: bool = Field(False, description="Allow loading .bin (pickle) weights.")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _plain_host_names(cls, hosts: list[str]) -> list[str]:
+        cleaned = [h.strip().lower().strip("[]").rstrip(".") for h in hosts]
+        wrong = [h for h in cleaned if not h or any(c in h for c in "/@ ") or h.count(":") == 1]
+        if wrong:
+            raise ValueError(f"allowed_hosts {wrong}: give host names or addresses without scheme, port or path "
+                             "(e.g. gpu-box.lan, 192.168.1.5)")
+        return cleaned
 
     @model_validator(mode="after")
     def _check_limits(self) -> "ServeConfig":
@@ -72,14 +102,28 @@ class ServeConfig(StageConfig):
         return Path(self.log_db) if self.log_db else self.model_folder / "requests.db"
 
     @property
+    def accepted_host_names(self) -> set[str] | None:
+        """Host header names answered without an API key; None: any."""
+        if "*" in self.allowed_hosts:
+            return None
+        names = {"127.0.0.1", "localhost", "::1", *self.allowed_hosts}
+        bound = self.host.strip("[]").lower().rstrip(".")
+        if bound not in WILDCARD_HOSTS:
+            names.add(bound)
+        return names
+
+    @property
     def served_name(self) -> str:
         return self.model_name or self.model_folder.resolve().name
 
     def doubts(self) -> list[str]:
         found = []
-        if self.host not in LOOPBACK_HOSTS and not self.api_key:
-            found.append(f"binding to {self.host} without an api_key: anyone who can reach this port can use the model "
-                         "(set --api-key or ANTRENOR_API_KEY)")
+        if not is_loopback(self.host) and not self.api_key and self.allow_unauthenticated:
+            found.append(f"binding to {self.host} without an api_key (allow_unauthenticated): anyone who can reach this "
+                         "port can use the model and write into the request log")
+            if not self.allowed_hosts:
+                found.append("allowed_hosts is empty: requests addressed to this machine's network names or addresses are "
+                             "refused (403); add the names clients use, e.g. --set allowed_hosts=[gpu-box.lan]")
         if self.max_batch_size > 1 and self.batch_wait_ms == 0:
             found.append("batch_wait_ms is 0: requests batch only when they are already queued together")
         return found

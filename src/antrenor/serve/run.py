@@ -15,7 +15,7 @@ from typing import Any
 from antrenor.config import as_config
 from antrenor.console import Reporter
 from antrenor.errors import AntrenorError, ConfigError
-from antrenor.serve.config import ServeConfig
+from antrenor.serve.config import ServeConfig, is_loopback
 
 REQUIRED_MODULES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "prometheus_client": "prometheus-client"}
 
@@ -62,6 +62,10 @@ def check_serve_config(cfg: ServeConfig) -> list[str]:
         problems.append(f"model: {cfg.model} is not a folder; give an `antrenor train` or `antrenor export` output")
     elif not any((folder / name).is_file() for name in ("config.json", "adapter_config.json")):
         problems.append(f"model: {cfg.model} holds no config.json or adapter_config.json: not a model folder")
+    if not is_loopback(cfg.host) and not cfg.api_key and not cfg.allow_unauthenticated:
+        problems.append(f"host: {cfg.host} is reachable from other machines, and no API key is set: anyone who reaches "
+                        "the port could use the model and write into the request log that monitor and retraining read; "
+                        "set --api-key KEY (or ANTRENOR_API_KEY), or pass --allow-unauthenticated on a network you trust")
     log_folder = cfg.log_path.resolve().parent
     existing = next((p for p in (log_folder, *log_folder.parents) if p.exists()), None)
     if existing is None or not os.access(existing, os.W_OK):

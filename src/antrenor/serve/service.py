@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -29,8 +30,8 @@ from antrenor.serve.config import ServeConfig
 from antrenor.serve.openai_schema import error_body
 
 logger = logging.getLogger("antrenor.serve")
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-               413: "invalid_request_error", 429: "rate_limit_error", 503: "server_error", 504: "timeout_error"}
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "not_found_error", 413: "invalid_request_error", 415: "invalid_request_error", 429: "rate_limit_error", 503: "server_error", 504: "timeout_error"}
 UNION_TAGS = {"str", "int", "float", "bool", "list", "dict"}
 
 
@@ -91,6 +92,43 @@ def parse_body(model: type[BaseModel], raw: bytes) -> Any:
         raise ApiError(400, f"invalid request: {text}", "invalid_value", next(iter(problems))) from None
 
 
+def host_name(netloc: str) -> str:
+    """The name in a Host header or URL authority, lowercased, without port or brackets ('' when unreadable)."""
+    try:
+        return (urlsplit("//" + netloc).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+def browser_problem(host: str | None, origin: str | None, accepted: set[str] | None) -> tuple[str, str] | None:
+    """Why a request to a server without an API key is refused (403), as (code, message), or None.
+
+    A web page can make a browser send a "simple" POST (text/plain, no preflight) to any address, and DNS
+    rebinding points a name the attacker owns at 127.0.0.1. Such a request carries the attacker's name in
+    Host or a foreign Origin; a program (curl, the openai client) sends neither. Only the name is checked,
+    not the port: an SSH tunnel (-L 9000:localhost:8000) changes the port, a rebinding attack the name."""
+    name = host_name(host or "")
+    if accepted is not None and name not in accepted:
+        shown = ", ".join(sorted(accepted))
+        return "forbidden_host", (f"Host {host!r} does not name this server: without an API key it answers only requests addressed to "
+                f"{shown} (this stops web pages reaching it through DNS rebinding); add the name to allowed_hosts "
+                "(--set allowed_hosts=[NAME]) or serve with an API key")
+    if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != (host or "").lower()):
+        return "cross_origin", (f"cross-origin request from {origin!r} refused: without an API key this server accepts no requests "
+                "from web pages of other origins (a page could send them on a visitor's behalf); call it from a "
+                "program, which sends no Origin header, or serve with an API key")
+    return None
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON: browsers send text/plain and form bodies cross-origin without asking."""
+    declared = request.headers.get("content-type", "")
+    media_type = declared.split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, f"the request body must be JSON sent with 'Content-Type: application/json', not "
+                            f"{declared or 'no Content-Type'!r}", "unsupported_media_type")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     too_big = ApiError(413, f"the request body is larger than this server accepts ({limit} bytes)", "body_too_large")
@@ -140,7 +178,8 @@ class Service:
     async def handle(self, request: Request, endpoint: str, action: Callable[[bytes, Call], Awaitable[Response]]) -> Response:
         call = Call(endpoint, time.monotonic() + self.cfg.request_timeout_s)
         try:
-            self.check_auth(request)
+            self.check_access(request)
+            require_json(request)
             raw = await read_body(request, self.cfg.max_body_bytes)
             call.request = raw.decode("utf-8", errors="replace")
             response = await action(raw, call)
@@ -156,9 +195,14 @@ class Service:
             self.finish(call)
         return response
 
-    def check_auth(self, request: Request) -> None:
+    def check_access(self, request: Request) -> None:
+        """The API key when one is set; without one, the request's Host and Origin (see browser_problem)."""
         key = self.cfg.api_key
         if not key:
+            problem = browser_problem(request.headers.get("host"), request.headers.get("origin"),
+                                      self.cfg.accepted_host_names)
+            if problem:
+                raise ApiError(403, problem[1], problem[0])
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
