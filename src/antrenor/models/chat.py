@@ -5,16 +5,25 @@ Training renders each conversation with the model's own chat template and marks 
 generation prompt (`prompt_ids`) and stops at the end-of-turn ids (`end_of_turn_ids`). Both sides use
 this module, so a model is asked exactly as it was taught.
 
-The assistant spans are found by rendering the conversation up to each assistant turn: the tokens
-between "prompt so far + generation prompt" and "conversation including this turn" are that turn's
-answer. The mask covers the answer and its end-of-turn token (so the model learns to stop) and
-nothing else: not the system prompt, the user turns, or the template's role headers. Models without
-a chat template get one their vocabulary supports (Gemma's, ChatML, or plain role names ending in EOS),
-saved with the tokenizer so that inference formats prompts the same way.
+Every answer is trained in the context generation gives it: the conversation before it rendered with the
+generation prompt (`render_ids(..., generation_prompt=True)`, what `prompt_ids` feeds the model), followed by
+what the template renders after that prompt when this answer is the last turn, cut after its first end-of-turn
+token (generation stops there: `end_of_turn_ids`). So the trained tokens are exactly what the model must write
+at inference, ending with the token it stops on. When a template renders history differently from a fresh answer
+(Qwen3 drops the `<think>` blocks of earlier turns, Mistral v0.3 folds the system prompt into the last user turn
+only), the later answer starts its own example instead of sharing one (`encode_conversation_examples`); a
+generation prompt that opens a reasoning block the rendered answer lacks (DeepSeek-R1's distills) gets the block
+closed in the trained answer; a template that refuses a system role (Gemma 2) gets the system prompt merged into
+the first user turn, for training and generation alike (`render_text`). Any other disagreement between the two
+renderings is an error (`TemplateMismatch`), never a silently wrong mask. Models without a chat template get one
+their vocabulary supports (Gemma's, ChatML, or plain role names ending in EOS), saved with the tokenizer so that
+inference formats prompts the same way.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from antrenor.errors import AntrenorError
@@ -80,39 +89,174 @@ def template_name(template: str) -> str:
         template, "the model's own")
 
 
-def encode_conversation(messages: list[dict[str, str]], tokenizer: Any) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) with labels = IGNORE everywhere but the assistant answers."""
-    def render(turns: list[dict[str, str]], generation_prompt: bool = False) -> list[int]:
-        return list(tokenizer.apply_chat_template(turns, tokenize=True, add_generation_prompt=generation_prompt,
-                                                  return_dict=False))
+def render_text(messages: list[dict[str, Any]], tokenizer: Any, generation_prompt: bool = False,
+                **template_kwargs: Any) -> str:
+    """The chat template's text for `messages`, the one rendering training and generation both use.
 
-    input_ids = render(messages)
-    labels = [IGNORE] * len(input_ids)
+    A template that refuses a system role (Gemma 2 raises "System role not supported") gets the system prompt
+    merged into the first user turn, separated by a blank line: what Gemma 3's own template does.
+    """
+    from jinja2.exceptions import TemplateError
+
+    def render(turns: list[dict[str, Any]]) -> str:
+        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=generation_prompt,
+                                             **template_kwargs)
+
+    try:
+        return render(messages)
+    except TemplateError:
+        if len(messages) < 2 or messages[0]["role"] != "system" or messages[1]["role"] != "user":
+            raise
+        merged = {**messages[1], "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}
+        return render([merged, *messages[2:]])
+
+
+def render_ids(messages: list[dict[str, Any]], tokenizer: Any, generation_prompt: bool = False,
+               **template_kwargs: Any) -> list[int]:
+    """`render_text` tokenized as apply_chat_template(tokenize=True) does: no special tokens added around it."""
+    text = render_text(messages, tokenizer, generation_prompt, **template_kwargs)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+class TemplateMismatch(AntrenorError):
+    """The template renders an answer's context differently for training and for generation."""
+
+
+@dataclass
+class AssistantTurn:
+    """One assistant answer as the model meets it at inference: the prompt generation feeds it, and the tokens it
+    must write, up to and including the end-of-turn token generation stops on."""
+
+    position: int
+    prompt: list[int]
+    answer: list[int]
+    end_token: str = ""  # the end-of-turn token trained last
+    appended_eos: bool = False  # the template wrote no end-of-turn token after the answer: EOS was added
+    unmarked_end: str = ""  # with appended_eos: the text the template wrote after the answer's words
+
+
+def assistant_turn(messages: list[dict[str, Any]], position: int, tokenizer: Any,
+                   end_ids: set[int] | None = None, **template_kwargs: Any) -> AssistantTurn:
+    """The answer at `position` with the context generation would give it: messages[:position] rendered with the
+    generation prompt (what `prompt_ids` feeds the model), and what the template renders after that prompt when
+    this answer is the conversation's last turn, cut after its first end-of-turn token (generation stops there)."""
+    end_ids = end_of_turn_id_set(tokenizer) if end_ids is None else end_ids
+    prompt_text = render_text(messages[:position], tokenizer, True, **template_kwargs)
+    full_text = render_text(messages[: position + 1], tokenizer, False, **template_kwargs)
+    if not full_text.startswith(prompt_text):
+        alone = _answer_alone(messages, position, tokenizer, template_kwargs)
+        full_text = prompt_text + alone if alone is not None else _close_reasoning_block(prompt_text, full_text,
+                                                                                         messages[position])
+    prompt = list(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
+    full = list(tokenizer(full_text, add_special_tokens=False)["input_ids"])
+    if full[: len(prompt)] != prompt:
+        raise TemplateMismatch(
+            f"answer {position + 1}: the generation prompt and the rendered answer share a token across their border "
+            f"({_tail(prompt_text)!r} | {_head(full_text[len(prompt_text):])!r}), so the trained context is not the one "
+            "generation gives the model", problems=["use a chat template whose generation prompt ends with a special "
+                                                   "token or a newline (the model's own template usually does)"])
+    answer = full[len(prompt):]
+    ends = [i for i, token in enumerate(answer) if token in end_ids]
+    if ends:
+        answer = answer[: ends[0] + 1]
+        return AssistantTurn(position, prompt, answer, tokenizer.convert_ids_to_tokens(answer[-1]))
+    answer_text = full_text[len(prompt_text):]
+    unmarked_end = answer_text[_content_end(answer_text, messages[position]):]
+    if tokenizer.eos_token_id is None:
+        return AssistantTurn(position, prompt, answer, "", False, unmarked_end)
+    return AssistantTurn(position, prompt, answer + [tokenizer.eos_token_id], tokenizer.eos_token, True, unmarked_end)
+
+
+def encode_conversation_examples(messages: list[dict[str, Any]], tokenizer: Any,
+                                 **template_kwargs: Any) -> list[tuple[list[int], list[int]]]:
+    """(input_ids, labels) examples that train every assistant answer in the context generation gives it.
+
+    Each answer's context is the conversation before it, rendered with the generation prompt, exactly as
+    `prompt_ids` renders it for generation. Where that context extends the previous example (the template renders
+    history the way it rendered the answers: Llama 3, Qwen2.5, Gemma, Phi, ChatML), answers share one example; where
+    the history is rendered differently (Qwen3 drops earlier `<think>` blocks, Mistral v0.3 moves the system prompt
+    to the last user turn), the answer starts a new example. Labels cover each answer and its end-of-turn token.
+    """
     end_ids = end_of_turn_id_set(tokenizer)
+    examples: list[tuple[list[int], list[int]]] = []
+    ids: list[int] | None = None
+    labels: list[int] = []
     for position, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        prompt = render(messages[:position], generation_prompt=True)
-        upto = render(messages[: position + 1])
-        if input_ids[: len(upto)] != upto or upto[: len(prompt)] != prompt:
-            raise AntrenorError("the chat template renders a conversation differently from its prefixes; "
-                                "cannot locate the assistant tokens (set a chat template that is prefix-stable)")
-        start, end = len(prompt), len(upto)
-        ends = [i for i in range(start, end) if input_ids[i] in end_ids]
-        if ends:
-            end = ends[-1] + 1  # up to the end-of-turn token; not the newline the template adds after it
-        labels[start:end] = input_ids[start:end]
-    eos = tokenizer.eos_token_id
-    if eos is not None and messages[-1]["role"] == "assistant" and not (set(input_ids[-3:]) & end_ids):
-        input_ids.append(eos)  # a template without an end token: add EOS so generation stops
-        labels.append(eos)
-    return input_ids, labels
+        turn = assistant_turn(messages, position, tokenizer, end_ids, **template_kwargs)
+        if ids is not None and turn.prompt[: len(ids)] == ids:
+            labels = labels + [IGNORE] * (len(turn.prompt) - len(ids))
+        else:
+            if ids is not None:
+                examples.append((ids, labels))
+            labels = [IGNORE] * len(turn.prompt)
+        ids = turn.prompt + turn.answer
+        labels = labels + turn.answer
+    if ids is not None:
+        examples.append((ids, labels))
+    return examples
+
+
+def encode_conversation(messages: list[dict[str, Any]], tokenizer: Any, **template_kwargs: Any) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) of the example holding the last answer: the whole conversation for a template that
+    renders history as it renders answers (see `encode_conversation_examples`); labels = IGNORE but on answers."""
+    examples = encode_conversation_examples(messages, tokenizer, **template_kwargs)
+    if examples:
+        return examples[-1]
+    ids = render_ids(messages, tokenizer, **template_kwargs)
+    return ids, [IGNORE] * len(ids)
+
+
+def _answer_alone(messages: list[dict[str, Any]], position: int, tokenizer: Any,
+                  template_kwargs: dict[str, Any]) -> str | None:
+    """The answer's rendering after its own question alone, for templates that render the history before an answer
+    differently once it is answered (Mistral v0.3 writes the system prompt into the last user turn only, so
+    `[sys, user, answer]` renders without it); None when that rendering is no continuation of its prompt either."""
+    question = [m for m in messages[:position] if m["role"] != "system"][-1:]
+    prompt = render_text(question, tokenizer, True, **template_kwargs)
+    full = render_text([*question, messages[position]], tokenizer, False, **template_kwargs)
+    return full[len(prompt):] if full.startswith(prompt) else None
+
+
+def _close_reasoning_block(prompt_text: str, full_text: str, message: dict[str, Any]) -> str:
+    """The training text of an answer whose generation prompt opens a reasoning block that the rendered answer
+    lacks (DeepSeek-R1's distills prompt with `<｜Assistant｜><think>\\n` and render answers without it): the model
+    writes the reasoning (empty when the record has none), closes the block, then answers."""
+    shared = os.path.commonprefix([prompt_text, full_text])
+    opened, rest = prompt_text[len(shared):], full_text[len(shared):]
+    if opened.strip() != "<think>":
+        raise TemplateMismatch(
+            f"the chat template renders the conversation before this answer differently for generation "
+            f"({_head(opened)!r}) and for training ({_head(rest)!r}), so the model would learn in a context it never "
+            "meets", problems=["use a template whose generation prompt is a prefix of the rendered conversation "
+                               "(the model's own template, unmodified, usually is)"])
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or ""
+    if not reasoning and "</think>" in content:
+        reasoning = content.split("</think>")[0].split("<think>")[-1]
+    return prompt_text + (reasoning.strip("\n") + "\n" if reasoning.strip() else "\n") + "</think>\n\n" + rest.lstrip("\n")
+
+
+def _content_end(answer_text: str, message: dict[str, Any]) -> int:
+    """Where the answer's own words end in its rendered text (templates may trim them)."""
+    content = (message.get("content") or "").split("</think>")[-1].strip()
+    found = answer_text.rfind(content) if content else -1
+    return found + len(content) if found >= 0 else 0
+
+
+def _head(text: str, width: int = 40) -> str:
+    return text[:width]
+
+
+def _tail(text: str, width: int = 40) -> str:
+    return text[-width:]
 
 
 def end_of_turn_id_set(tokenizer: Any) -> set[int]:
     """EOS and the end-of-turn tokens of the common chat formats that this vocabulary holds."""
     ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "</s>"):
+    for token in ("<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|end|>", "</s>"):
         token_id = tokenizer.convert_tokens_to_ids(token)
         if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
             ids.add(token_id)
@@ -141,5 +285,4 @@ def prompt_ids(records: list[dict[str, Any]], kind: str, tokenizer: Any) -> list
 def conversation_prompt_ids(conversations: list[list[dict[str, str]]], tokenizer: Any) -> list[list[int]]:
     """Each conversation rendered with the chat template, ending with the assistant's generation prompt."""
     ensure_chat_template(tokenizer)
-    return [list(tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=False))
-            for messages in conversations]
+    return [render_ids(messages, tokenizer, generation_prompt=True) for messages in conversations]

@@ -249,6 +249,8 @@ def _messages(raw: list[Any]) -> list[dict[str, str]]:
         if not isinstance(content, str):
             raise RecordInvalid(Problem("wrong_type", f"message {position} has no text content", "give every message a 'content' string"))
         messages.append({"role": ROLE_NAMES[role], "content": content})
+        if ROLE_NAMES[role] == "assistant" and isinstance(message.get("reasoning_content"), str):
+            messages[-1]["reasoning_content"] = message["reasoning_content"]  # reasoning templates render it (Qwen3)
     if not any(m["role"] == "assistant" for m in messages):
         raise RecordInvalid(Problem("no_assistant", "the conversation has no assistant message", "add the answer the model should learn"))
     return messages

@@ -2,8 +2,10 @@
 
 Each conversation is rendered with the model's own chat template and its assistant answers are
 marked (models/chat.py: the mask covers each answer and its end-of-turn token, so the model
-learns to stop). Examples longer than max_length are dropped, never cut: a cut answer would
-teach the model to stop mid-way.
+learns to stop; each answer is trained in the context generation gives it, which for a few
+templates means one example per answer). Examples longer than max_length are dropped, never cut:
+a cut answer would teach the model to stop mid-way. `models/template_check.py` shows and checks
+the rendering before training.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from antrenor.models.chat import (  # noqa: F401
     FALLBACK_CHAT_TEMPLATE,
     IGNORE,
     encode_conversation,
+    encode_conversation_examples,
     ensure_chat_template,
     template_name,
 )
@@ -29,12 +32,12 @@ def build_features(records: list[dict[str, Any]], kind: str, tokenizer: Any, max
     """Tokenized examples, and how many were dropped for exceeding max_length (answers are never cut)."""
     features, too_long = [], 0
     for record in records:
-        input_ids, labels = encode_conversation(to_messages(record, kind), tokenizer)
-        if len(input_ids) > max_length:
-            too_long += 1
-            continue
-        if any(label != IGNORE for label in labels):
-            features.append({"input_ids": input_ids, "labels": labels})
+        for input_ids, labels in encode_conversation_examples(to_messages(record, kind), tokenizer):
+            if len(input_ids) > max_length:
+                too_long += 1
+                continue
+            if any(label != IGNORE for label in labels):
+                features.append({"input_ids": input_ids, "labels": labels})
     return features, too_long
 
 
