@@ -181,3 +181,69 @@ def test_retrain_without_labelled_records_is_skipped_and_exits_3(tiny_task, tiny
                       "labelled": str(tmp_path / "not-yet.jsonl")})
     assert result.exit_code == 3 and result.retrain["status"] == "skipped" and "does not exist yet" in result.retrain["reason"]
     assert not list((tmp_path / "out").glob("retrain-*"))
+
+
+def _fingerprint(path):
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def _sqlite_file(path, *statements):
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        for statement in statements:
+            db.execute(statement)
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.write_bytes(random.Random(0).randbytes(4096)) and path,
+     "is not a SQLite database (file is not a database), so not an antrenor request log"),
+    (lambda path: _sqlite_file(path, "CREATE TABLE notes (x)", "INSERT INTO notes VALUES (1)"),
+     "is a SQLite database but not an antrenor request log: it has no `requests` table (tables: notes)"),
+    (lambda path: _sqlite_file(path, "CREATE TABLE requests (id INTEGER, body TEXT)"),
+     "its `requests` table lacks the columns created_at, endpoint, status, inputs, outputs"),
+])
+def test_a_file_that_is_not_a_request_log_is_named_and_left_untouched(tmp_path, capsys, make, message):
+    log = make(tmp_path / "requests.db")
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "manifest.json").write_text("{}")
+    before = _fingerprint(log)
+    code = run_cli("--log", str(log), "--reference", str(tmp_path / "reference"), "--output", str(tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and "bug in antrenor" not in err
+    assert _fingerprint(log) == before  # no table added, no journal mode switched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference", "requests.db"]  # no -wal, no output folder
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_monitor_reads_the_log_without_writing_to_it(legal, tmp_path, journal):
+    import sqlite3
+
+    reference, production = legal
+    log = tmp_path / "requests.db"
+    write_log(log, [r["text"] for r in production[:40]], ["civil_code"] * 40, [0.9] * 40)
+    _sqlite_file(log, f"PRAGMA journal_mode={journal}")
+    before = _fingerprint(log)
+    result = monitor({"log": str(log), "reference": str(reference), "output": str(tmp_path / "out"), "signals": ["length"]})
+    assert result.summary["production"]["inputs"] == 40
+    assert _fingerprint(log) == before
+    with sqlite3.connect(f"file:{log}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == journal
+
+
+def test_since_must_be_an_iso_time_and_is_compared_in_utc(legal, tmp_path, capsys):
+    from antrenor.config import load_config
+    from antrenor.monitoring.config import MonitorConfig
+
+    base = {"log": "x.db", "reference": "ref", "output": "out"}
+    assert load_config(MonitorConfig, flags={**base, "since": "2025-01-31T08:00:00+02:00"}).since == "2025-01-31T06:00:00.000+00:00"
+    assert load_config(MonitorConfig, flags={**base, "since": "2025-01-31"}).since == "2025-01-31T00:00:00.000+00:00"
+    assert "in the future" in load_config(MonitorConfig, flags={**base, "since": "2999-01-01"}).doubts()[0]
+    reference, _ = legal
+    for since in ("yesterday", "2025-13-01", "31.01.2025"):
+        code = run_cli("--log", str(tmp_path / "x.db"), "--reference", str(reference), "--output", str(tmp_path / "o"),
+                       "--since", since)
+        err = capsys.readouterr().err
+        assert code == 2 and f"since {since!r} is not an ISO-8601 time" in err and "2025-01-31T08:00:00+02:00" in err

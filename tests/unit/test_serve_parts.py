@@ -161,7 +161,7 @@ def test_serve_config_limits_defaults_and_doubts(tmp_path):
     cfg = ServeConfig(model=str(tmp_path / "model"), max_tokens_cap=16)
     assert cfg.answer_tokens == 16 and cfg.log_path == tmp_path / "model" / "requests.db"
     assert cfg.served_name == "model" and cfg.host == "127.0.0.1" and not cfg.doubts()
-    exposed = ServeConfig(model="m", host="0.0.0.0")
+    exposed = ServeConfig(model="m", host="0.0.0.0", allow_unauthenticated=True)  # without the flag: refused at start
     assert any("without an api_key" in doubt for doubt in exposed.doubts())
     assert not ServeConfig(model="m", host="0.0.0.0", api_key="k").doubts()
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from antrenor.config import StageConfig, StrictModel
 
@@ -40,7 +41,8 @@ class MonitorConfig(StageConfig):
     log: str = Field(..., description="The SQLite request log `antrenor serve` writes.")
     reference: str = Field(..., description="The training data: a folder written by `antrenor prepare`.")
     output: str = Field(..., description="Output folder for the report, drift.json, to_label.jsonl and retraining runs.")
-    since: str | None = Field(None, description="Only log rows after this ISO-8601 UTC time, as the log writes it (e.g. 2025-01-31T00:00:00).")
+    since: str | None = Field(None, description="Only log rows after this ISO-8601 time: 2025-01-31, 2025-01-31T08:00:00 "
+                              "(UTC, as the log writes it) or 2025-01-31T08:00:00+02:00.")
     window: int | None = Field(1000, ge=1, description="Only the last N production inputs (status 200); none = all.")
     endpoints: list[str] | None = Field(
         None, description="Endpoints whose inputs are compared; default: those serving the reference's kind "
@@ -60,6 +62,21 @@ class MonitorConfig(StageConfig):
     retrain: str | None = Field(None, description="Pipeline YAML whose prepare and train sections retrain on drift.")
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="Drift thresholds.")
 
+    @field_validator("since")
+    @classmethod
+    def _iso_time(cls, since: str | None) -> str | None:
+        """As the log writes created_at (UTC, milliseconds), so that rows compare as text."""
+        if since is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(since.strip())
+        except ValueError:
+            raise ValueError(f"since {since!r} is not an ISO-8601 time; give 2025-01-31, 2025-01-31T08:00:00 (UTC) "
+                             "or 2025-01-31T08:00:00+02:00") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
     def doubts(self) -> list[str]:
         doubts = []
         if self.thresholds.alpha > 0.05:
@@ -67,6 +84,8 @@ class MonitorConfig(StageConfig):
                           "on some signal becomes likely (0.01 is usual)")
         if self.window is not None and self.window < self.min_inputs:
             doubts.append(f"window={self.window} is under min_inputs={self.min_inputs}: every signal will lack data")
+        if self.since is not None and self.since > datetime.now(timezone.utc).isoformat():
+            doubts.append(f"since={self.since} is in the future: no logged request can match")
         if self.retrain and not self.labelled:
             doubts.append("retrain is set but labelled is not: on drift, only to_label.jsonl is written")
         return doubts

@@ -27,6 +27,7 @@ from antrenor.monitoring.config import EXIT_DRIFT, EXIT_NO_DRIFT, EXIT_RETRAINED
 from antrenor.monitoring.labelling import write_to_label
 from antrenor.monitoring.reference import ProductionInputs, Reference, read_production, read_reference
 from antrenor.monitoring.report import write_drift_report
+from antrenor.records.request_log import open_read_only
 
 
 class Retrainer(Protocol):
@@ -117,6 +118,7 @@ def check_before_work(cfg: MonitorConfig, retrainer: Retrainer | None = None) ->
         problems += retrainer.problems()
     if problems:
         raise ConfigError("cannot start the monitor:", problems=problems)
+    open_read_only(cfg.log).close()  # a file that is not a request log: a DataError now, before any output
 
 
 def compute_signals(cfg: MonitorConfig, reference: Reference, production: ProductionInputs, notes: list[str],

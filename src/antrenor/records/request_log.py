@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_created_at ON requests (created_at);
 """
 MAX_REQUEST_CHARS = 64 * 1024
+READ_COLUMNS = ("id", "created_at", "endpoint", "status", "inputs", "outputs")  # what a reader needs
 
 
 def utc_now() -> str:
@@ -64,16 +65,46 @@ def utc_now() -> str:
 
 
 class RequestLog:
-    """A thread-safe writer (one connection, one lock) and reader of the request log."""
+    """A thread-safe writer (one connection, one lock) and reader of the request log.
 
-    def __init__(self, path: str | Path):
+    `read_only=True` (what open_read_only gives): SQLite opens the file with mode=ro, so nothing,
+    not a table, not the journal mode, can be written to it, and it must already be a request log."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        if read_only:
+            self._db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False,
+                                       isolation_level=None, timeout=30)
+            try:
+                self._check_is_request_log()
+            except BaseException:
+                self._db.close()
+                raise
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+
+    def _check_is_request_log(self) -> None:
+        from antrenor.errors import DataError
+
+        fix = "pass the request log `antrenor serve` writes (the log_db it prints when it starts)"
+        try:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            raise DataError(f"{self.path} is not a SQLite database ({exc}), so not an antrenor request log",
+                            problems=[fix]) from None
+        if not columns:
+            tables = [row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            raise DataError(f"{self.path} is a SQLite database but not an antrenor request log: it has no `requests` "
+                            f"table (tables: {', '.join(tables) or 'none'})", problems=[fix])
+        missing = [c for c in READ_COLUMNS if c not in columns]
+        if missing:
+            raise DataError(f"{self.path}: its `requests` table lacks the columns {', '.join(missing)} of antrenor's "
+                            "request log", problems=[fix])
 
     def record(self, *, endpoint: str, model: str, status: int, latency_ms: float, model_version: str = "",
                inputs: list[Any] | None = None, outputs: list[Any] | None = None, prompt_tokens: int | None = None,
@@ -104,7 +135,14 @@ class RequestLog:
             names = [c[0] for c in cursor.description]
             found = [dict(zip(names, values)) for values in cursor.fetchall()]
         for row in found:
-            row["inputs"], row["outputs"] = json.loads(row["inputs"]), json.loads(row["outputs"])
+            try:
+                row["inputs"], row["outputs"] = json.loads(row["inputs"]), json.loads(row["outputs"])
+            except (TypeError, ValueError):
+                from antrenor.errors import DataError
+
+                raise DataError(f"{self.path}: row {row.get('id')} holds inputs or outputs that are not JSON; "
+                                "antrenor's server never writes such rows",
+                                problems=["remove the row, or pass the request log `antrenor serve` writes"]) from None
         return found
 
     def count(self) -> int:
@@ -117,9 +155,14 @@ class RequestLog:
 
 
 def open_read_only(path: str | Path) -> RequestLog:
-    """A log someone else writes (e.g. a running server): checks it exists first, with a clear error."""
-    from antrenor.errors import ConfigError
+    """A log someone else writes (e.g. a running server), opened read-only: it must exist and be a request log
+    (a DataError says what it is otherwise). Readers never block the server (WAL) and never write."""
+    from antrenor.errors import ConfigError, DataError
 
     if not Path(path).is_file():
         raise ConfigError(f"request log {path} does not exist", problems=["pass the --log-db file `antrenor serve` writes"])
-    return RequestLog(path)
+    try:
+        return RequestLog(path, read_only=True)
+    except sqlite3.OperationalError as exc:  # unreadable: permissions, or a WAL log whose -shm file cannot be made
+        raise DataError(f"cannot read the request log {path}: {exc}",
+                        problems=["check that you may read the file and its folder"]) from None
