@@ -70,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from antrenor.errors import AntrenorError, ConfigError
-from antrenor.models.registry import REGISTRY, Architecture, check_model_name, entry_for
+from antrenor.models.registry import REGISTRY, Architecture, check_model_name, entry_for, gemma3_vision_parameters
 
 MB = 1024**2
 GB = 1024**3
@@ -192,7 +192,7 @@ def count_parameters(arch: Architecture, kind: str, task: str = "sft", num_label
         return embeddings + layers * block + head
     block += 2 * h  # two RMSNorms
     head = sum(a * b for a, b in outputs) if task == "classification" or not arch.tied_embeddings else 0
-    return vocab * h + layers * block + h + head
+    return vocab * h + layers * block + h + head + arch.extra_parameters
 
 
 def linear_parameters(arch: Architecture, kind: str, task: str, num_labels: int = 2) -> tuple[int, int]:
@@ -451,6 +451,9 @@ _KEYS = {
 
 def architecture_from_config(config: dict[str, Any]) -> tuple[str, Architecture]:
     """(kind, numbers) from a config.json dict; ConfigError names the keys it could not find."""
+    extra = 0
+    if config.get("model_type") == "gemma3" and config.get("vision_config") and config.get("text_config"):
+        extra = gemma3_vision_parameters(config["vision_config"], config["text_config"]["hidden_size"])
     config = config.get("text_config") or config  # multimodal wrappers keep the language model's numbers here
     found = {name: next((config[k] for k in keys if config.get(k) is not None), None) for name, keys in _KEYS.items()}
     missing = [keys[0] for name, keys in _KEYS.items() if found[name] is None]
@@ -476,5 +479,6 @@ def architecture_from_config(config: dict[str, Any]) -> tuple[str, Architecture]
         tied_embeddings=bool(config.get("tie_word_embeddings", True)),
         positions=int(config.get("max_position_embeddings") or 0) if kind == "encoder" else 0,
         gated_mlp=kind == "causal-lm" and model_type not in PLAIN_MLP_DECODERS,
+        extra_parameters=extra,
     )
     return kind, arch

@@ -10,8 +10,11 @@ encoders for classification and mlm. For each, the plan is the first that fits, 
 A plan fits when its estimated training peak (antrenor.models.memory) is at most `headroom` of the
 memory, 80 % by default: the rest is for the system, evaluation, and oneDNN's per-length caches.
 
-Ranking: language support first (trained on the language; then multilingual models that list it;
-then the rest), then the largest model that fits, as more parameters usually mean better results.
+Ranking: language support first (tuned for the language, like OpenLLM-Ro's models for Romanian;
+then models whose official language list names it, like EuroLLM, Qwen3 or Gemma 3; then weak or
+undocumented; last, models whose list leaves it out, like Llama 3.2 or Phi-4-mini), then the largest
+model that fits, as more parameters usually mean better results. Each pick names its licence
+(OpenLLM-Ro's are non-commercial) and its chat template family.
 
 Example (offline: the registry stores the architecture numbers):
 
@@ -24,6 +27,7 @@ Example (offline: the registry stores the architecture numbers):
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +55,7 @@ class Recommendation:
     alias: str
     hub_id: str
     estimate: MemoryEstimate
-    language_score: int  # 3 trained on the language, 2 lists it, 1 weak or undocumented, 0 no
+    language_score: int  # 3 tuned for the language, 2 its official list names it, 1 weak or undocumented, 0 no
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,18 +144,24 @@ def cheapest_plan(entry: ModelEntry, task: str, seq_len: int, method: str | None
 
 
 def language_support(entry: ModelEntry, lang: str | None) -> tuple[int, str]:
-    """(score, reason) for how well the entry covers `lang`, from its languages field."""
+    """(score, reason) for how well the entry covers `lang`, from its languages field: the language first
+    (tuned for it), "not xx" (its official list leaves it out), "some xx" / "Name weak", or xx among the
+    codes listed ("35 languages incl. ro", "8 languages (en de fr ...)")."""
     if not lang:
         return 0, ""
+    code = lang.lower()
     text = entry.languages.lower()
-    name = LANGUAGE_NAMES.get(lang.lower(), lang)
-    first = text.replace(",", " ").split()[0] if text else ""
-    if first == lang.lower() and "weak" not in text:
+    name = LANGUAGE_NAMES.get(code, lang)
+    words = re.findall(r"[a-z]+", text)
+    weak = f"some {code}" in text or f"{name.lower()} weak" in text or f"{code} weak" in text
+    if words[:1] == [code] and not weak:
         return 3, f"language: trained for {name} ({entry.languages})"
-    if f"incl. {lang.lower()}" in text:
-        return 2, f"language: multilingual, lists {name} ({entry.languages})"
-    if f"some {lang.lower()}" in text or f"{name.lower()} weak" in text:
+    if f"not {code}" in text:
+        return 0, f"language: {name} is not among its official languages ({entry.languages})"
+    if weak:
         return 1, f"language: {name} is weak ({entry.languages}); expect more data to be needed"
+    if code in words:
+        return 2, f"language: multilingual, lists {name} ({entry.languages})"
     if "multilingual" in text or "languages" in text:
         return 1, f"language: multilingual, but {name} is not among its documented languages"
     return 0, f"language: {entry.languages}; no {name}"
@@ -164,6 +174,8 @@ def reasons(entry: ModelEntry, plan: MemoryEstimate, task: str, seq_len: int, bu
                  f"{format_bytes(plan.training.total)} of the {format_bytes(budget)} usable "
                  f"({plan.training.total / total:.0%} of {format_bytes(total)}), serving {format_bytes(plan.inference.total)}")
     lines.append(licence_reason(entry.license))
+    if entry.chat_template:
+        lines.append(f"chat template: {entry.chat_template} (the turns antrenor trains and serves)")
     lines.append(method_reason(entry, plan, task, seq_len))
     if plan.batch_size != DEFAULT_BATCH[task] or plan.gradient_checkpointing:
         shape = f"micro-batch {plan.batch_size}"
