@@ -5,7 +5,7 @@ carries the family's special tokens, and a 2-layer random model of the family's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parent / "fixtures" / "chat_templates"
@@ -66,7 +66,7 @@ FAMILIES = {f.name: f for f in [
 ]}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _trained_backend(specials: tuple[str, ...]):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="task rl: add a reward model (a `train --task reward` output) to rl.rewards (repeatable)")
     train.add_argument("--output", metavar="DIR", help="output folder")
     train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
+    train.add_argument("--dry-run", action="store_true", dest="dry_run",
+                       help="check the chat template only: print two rendered examples with the trained tokens "
+                            "between « and », the end-of-turn tokens, and any problem; no model is loaded")
     scale = train.add_argument_group("scale-out (docs/scale-out.md)")
     scale.add_argument("--launcher", choices=LAUNCHERS, default="none",
                        help="none: train in this process; accelerate: in N processes under accelerate launch (DDP, "
@@ -277,6 +280,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from antrenor.training.run import train
 
     cfg = load_config(TrainConfig, args.config, args.overrides, train_flags(args))
+    if args.dry_run:
+        return _dry_run_train(cfg, reporter_for(args))
     reporter = process_reporter(reporter_for(args))  # one voice for N launched processes
     launch = LaunchOptions(args.num_processes, args.num_machines, args.machine_rank, args.main_process_ip,
                            args.main_process_port, args.accelerate_config)
@@ -291,6 +296,27 @@ def _run_train(args: argparse.Namespace) -> int:
     reporter.emit_json({"output": str(result.output), "status": result.status, "metrics": shown,
                         "trainable_parameters": result.trainable_parameters, "total_parameters": result.total_parameters})
     return 0 if result.status == "completed" else 130
+
+
+def _dry_run_train(cfg, reporter) -> int:  # a TrainConfig and a Reporter
+    from antrenor.training.dry_run import dry_run
+
+    report = dry_run(cfg, reporter)
+    if reporter.mode == "rich":
+        for number, example in enumerate(report.examples, start=1):
+            reporter.console.rule(f"example {number} (trained tokens between « and »)")
+            reporter.console.print(example, markup=False, highlight=False)
+        reporter.console.rule()
+    reporter.info(f"end-of-turn tokens generation stops on: {', '.join(report.end_of_turn)}")
+    for problem in report.problems:
+        reporter.err_console.print(f"[red]problem:[/] {problem}", highlight=False)
+    reporter.emit_json({"examples": report.examples, "end_of_turn": report.end_of_turn, "problems": report.problems,
+                        "warnings": report.warnings, "longest_checked_example": report.longest})
+    if report.problems:
+        return 1
+    reporter.info("the chat template is sound: training renders each answer as generation will, ending with its "
+                  "end-of-turn token")
+    return 0
 
 
 def _run_tune(args: argparse.Namespace) -> int:

@@ -153,8 +153,9 @@ def assistant_turn(messages: list[dict[str, Any]], position: int, tokenizer: Any
         raise TemplateMismatch(
             f"answer {position + 1}: the generation prompt and the rendered answer share a token across their border "
             f"({_tail(prompt_text)!r} | {_head(full_text[len(prompt_text):])!r}), so the trained context is not the one "
-            "generation gives the model", problems=["use a chat template whose generation prompt ends with a special "
-                                                   "token or a newline (the model's own template usually does)"])
+            "generation gives the model",
+            problems=[("use a chat template whose generation prompt ends with a special token or a newline (the "
+                       "model's own template usually does)")])
     answer = full[len(prompt):]
     ends = [i for i, token in enumerate(answer) if token in end_ids]
     if ends:
@@ -229,8 +230,9 @@ def _close_reasoning_block(prompt_text: str, full_text: str, message: dict[str, 
         raise TemplateMismatch(
             f"the chat template renders the conversation before this answer differently for generation "
             f"({_head(opened)!r}) and for training ({_head(rest)!r}), so the model would learn in a context it never "
-            "meets", problems=["use a template whose generation prompt is a prefix of the rendered conversation "
-                               "(the model's own template, unmodified, usually is)"])
+            "meets",
+            problems=[("use a template whose generation prompt is a prefix of the rendered conversation (the "
+                       "model's own template, unmodified, usually is)")])
     content = message.get("content") or ""
     reasoning = message.get("reasoning_content") or ""
     if not reasoning and "</think>" in content:

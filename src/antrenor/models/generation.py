@@ -4,7 +4,8 @@ Prompts are rendered with the model's own chat template (as in training), sorted
 generated in batches with left padding and the KV cache: on this 2-core CPU that is several
 times faster than one prompt at a time (benchmarks/eval_bench.py). Greedy decoding, so the
 same model and prompts always give the same answers; generation stops at EOS or the template's
-end-of-turn token.
+end-of-turn token. A reasoning model's `<think>...</think>` block (Qwen3, DeepSeek-R1's distills, whose
+prompt opens the block) is left out of the answer.
 
     >>> answers = generate_answers(model, tokenizer, prompt_ids(records, "instruction", tokenizer), max_new_tokens=32)
 """
@@ -51,7 +52,14 @@ def generate_answers(model: Any, tokenizer: Any, prompts: list[list[int]], max_n
         with torch.inference_mode():
             output = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
         for row, index in enumerate(batch):
-            answers[index] = tokenizer.decode(output[row, width:], skip_special_tokens=True).strip()
+            answers[index] = without_reasoning(tokenizer.decode(output[row, width:], skip_special_tokens=True), tokenizer)
         if on_batch:
             on_batch(len(batch))
     return answers
+
+
+def without_reasoning(text: str, tokenizer: Any) -> str:
+    """The answer after a `</think>` that closes a reasoning block, when `</think>` is a token of this vocabulary."""
+    if "</think>" in text and tokenizer.convert_tokens_to_ids("</think>") not in (None, tokenizer.unk_token_id):
+        text = text.split("</think>", 1)[1]
+    return text.strip()

@@ -46,6 +46,10 @@ def setup_preference_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, 
 
         raise ConfigError(f"task reward learns from preference pairs, and {cfg.data} holds {data.kind} records",
                           problems=["prepare prompt/chosen/rejected records, or build pairs from instruction data with prepare's build_preference section"])
+    if cfg.task == "preference":  # the answers are trained: their rendering must be the one generation meets
+        from antrenor.models.template_check import require_sound_template
+
+        require_sound_template(data.train, data.kind, tokenizer, cfg.max_length)
     train = conversational(data.train, data.kind, algorithm)
     if algorithm == "kto":  # KTO reads its data in order (train_sampling_strategy sequential): shuffle it once here
         random.Random(cfg.seed).shuffle(train)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from antrenor.console import Reporter
+from antrenor.models.template_check import require_sound_template
 from antrenor.training import classify, pretrain, sft
 from antrenor.training.collate import PackedCollator, PaddedCollator
 from antrenor.training.config import TRL_TASKS, TrainConfig
@@ -27,6 +28,7 @@ def setup_task(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: R
 def _setup_language_model(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> TaskSetup:
     if cfg.task == "sft":
         sft.ensure_chat_template_and_say_so(tokenizer, reporter)
+        require_sound_template(data.train, data.kind, tokenizer, cfg.max_length)
         train, dropped = sft.build_features(data.train, data.kind, tokenizer, cfg.max_length)
         evaluation, eval_dropped = sft.build_features(data.validation, data.kind, tokenizer, cfg.max_length)
         if dropped + eval_dropped:
