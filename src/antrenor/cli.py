@@ -479,14 +479,17 @@ def _run_models(args: argparse.Namespace) -> int:
     text = " ".join(getattr(args, "text", None) or []) or args.search
     entries = search_models(text) if text else list(REGISTRY.values())
     reporter = reporter_for(args)
-    rows = [[e.alias, e.hub_id, e.family, f"{e.params_millions:g}M", e.license, e.languages, "yes" if e.embedded else "no"]
-            for e in entries]
+    rows = [[e.alias, e.hub_id, e.family, f"{e.params_millions:g}M", e.license, e.languages, e.chat_template or "–",
+             f"{e.context_length:,}" if e.context_length else "–", "yes" if e.embedded else "no"] for e in entries]
     if text and not rows:
         reporter.info(f"no model matches {text!r}; `antrenor models` lists them all")
     else:
         reporter.table(f"models matching {text!r}" if text else "models",
-                       ["alias", "hub id", "family", "params", "license", "languages", "offline"], rows)
-    reporter.emit_json({"models": [dict(zip(["alias", "hub_id", "family", "params", "license", "languages", "embedded"], r)) for r in rows]})
+                       ["alias", "hub id", "family", "params", "license", "languages", "chat template", "context",
+                        "offline"], rows)
+    keys = ["alias", "hub_id", "family", "params", "license", "languages", "chat_template", "context_length", "embedded"]
+    reporter.emit_json({"models": [{**dict(zip(keys, row)), "context_length": e.context_length, "source": e.source}
+                                   for row, e in zip(rows, entries)]})
     return 0
 
 

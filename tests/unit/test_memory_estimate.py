@@ -290,6 +290,9 @@ def test_cli_models_actions(capsys):
     assert out["training"]["total"] == sum(v for k, v in out["training"].items() if k != "total")
     assert main(["models", "--json", "search", "qwen2.5"]) == 0
     assert len(json.loads(capsys.readouterr().out)["models"]) == 2
+    assert main(["models", "--json", "search", "qwen3-0.6b"]) == 0
+    [qwen3] = json.loads(capsys.readouterr().out)["models"]
+    assert (qwen3["chat_template"], qwen3["context_length"]) == ("qwen3-thinking", 40960) and "mlc-llm" in qwen3["source"]
     assert main(["models", "--search", "minilm", "--json"]) == 0
     assert [m["alias"] for m in json.loads(capsys.readouterr().out)["models"]] == ["minilm-l6"]
     assert main(["models", "recommend", "--task", "classification", "--memory", "8GB", "--json"]) == 0
