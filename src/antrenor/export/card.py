@@ -80,6 +80,11 @@ def _usage(output: Path, task: str) -> list[str]:
                   'print(classify("Contractul se încheie prin acordul de voință al părților."))']
     lines += ["```", "", "If `model.onnx` is present it runs with ONNX Runtime (`model.int8.onnx`: int8 weights); "
               "`antrenor serve --model <folder> --backend onnx` serves it.", ""]
+    if (output / "model.gguf").is_file():
+        lines += ["`model.gguf` runs with llama.cpp (`llama-cli -m model.gguf -cnv`) and Ollama: the `Modelfile` beside it "
+                  "holds the chat template, the stop tokens and the sampling settings.", "", "```sh",
+                  f"ollama create {output.name.removesuffix('.partial')} -f Modelfile",
+                  f"ollama run {output.name.removesuffix('.partial')}", "```", ""]
     return lines
 
 

@@ -16,14 +16,25 @@ class ExportConfig(StageConfig):
     base, checked against adapter + base on sample inputs) with a model card (README.md). With
     `format: onnx` also `model.onnx` (classifiers: logits; causal LMs: logits and key/value cache),
     checked against PyTorch; with `quantize: int8` also `model.int8.onnx` (dynamic int8), checked
-    for accuracy on the test split.
+    for accuracy on the test split. With `format: gguf` (causal LMs: Llama, Mistral, Qwen2, Qwen3,
+    Gemma 3, Phi-3) also `model.gguf` for llama.cpp / Ollama with the tokenizer, chat template and stop
+    tokens in its metadata, read back by transformers and compared with the merged model, and an Ollama
+    `Modelfile` beside it.
     """
 
     stage: ClassVar[str] = "export"
 
     model: str = Field(..., description="A tuned model folder written by `antrenor train` (full weights or an adapter).")
     output: str = Field(..., description="Output folder: merged weights, tokenizer, README.md, export.json (+ ONNX files).")
-    format: Literal["safetensors", "onnx"] = Field("safetensors", description="safetensors (merged weights) or onnx (both).")
+    format: Literal["safetensors", "onnx", "gguf"] = Field(
+        "safetensors", description="safetensors (merged weights), onnx or gguf (each also writes the safetensors).")
+    gguf_type: Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"] = Field(
+        "q8_0", description="GGUF weight type (format gguf): f16 is lossless for bf16-trained models; q8_0 halves "
+        "that (logits within ~2 % of their scale); q4/q5 quarter it, keeping the embedding and output head q8_0.")
+    gguf_tolerance: float | None = Field(
+        None, gt=0, description="Largest allowed |logit difference| of the GGUF file, as a share of the largest "
+        "|logit| (default per type: f16 5e-3, q8_0 6e-2, q4_0 0.5).")
+    system_prompt: str | None = Field(None, description="SYSTEM line of the Ollama Modelfile (format gguf).")
     quantize: Literal["none", "int8"] = Field("none", description="int8: also write a dynamically quantized model.int8.onnx (needs format onnx).")
     data: str | None = Field(None, description="Prepared data folder for the checks; default: the one the model was trained on.")
     eval: str | None = Field(None, description="An `antrenor eval` output folder (its metrics.json) whose results go into the model card.")

@@ -47,14 +47,14 @@ def causal_lm_parity(model: Any, path: Path, batches: list[dict[str, Any]], stop
         worst = max(worst, float(np.abs(step_logits[:, -1] - cached).max()))
         rows = [[int(t) for t, m in zip(r, k) if m] for r, k in zip(ids.tolist(), mask.tolist())]
         onnx_tokens = runner.generate(rows, GENERATED_TOKENS, stop_ids, pad_id)
-        torch_tokens = _torch_greedy(model, ids, mask, stop_ids, pad_id)
+        torch_tokens = torch_greedy(model, ids, mask, stop_ids, pad_id)
         same += sum(a == b for a, b in zip(onnx_tokens, torch_tokens))
         prompts += len(rows)
     return {"max_abs_logit_difference": worst, "examples": prompts, "same_greedy_tokens": same,
             "greedy_tokens_checked": GENERATED_TOKENS}
 
 
-def _torch_greedy(model: Any, ids: Any, mask: Any, stop_ids: set[int], pad_id: int) -> list[list[int]]:
+def torch_greedy(model: Any, ids: Any, mask: Any, stop_ids: set[int], pad_id: int) -> list[list[int]]:
     import torch
 
     with torch.inference_mode():

@@ -21,7 +21,7 @@ import yaml
 from antrenor.config import as_config, save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import AntrenorError, ConfigError
-from antrenor.export import merge, onnx_export, parity, quantize, samples
+from antrenor.export import gguf_export, merge, onnx_export, parity, quantize, samples
 from antrenor.export.card import write_model_card
 from antrenor.export.config import ExportConfig
 from antrenor.models.chat import end_of_turn_ids
@@ -65,6 +65,8 @@ def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporte
 
     if cfg.format == "onnx":
         checks |= export_onnx(cfg, source, model, batches, records, staging, reporter)
+    elif cfg.format == "gguf":
+        checks |= export_gguf(cfg, source, model, batches, staging, reporter)
     save_weights(model, source, cfg.dtype, staging)
     version = model_version(staging)  # what `antrenor serve` logs for this folder
     # serving one .onnx file logs that file's own hash: list them so a log row can be traced to its weights
@@ -118,6 +120,8 @@ def check_before_work(cfg: ExportConfig) -> dict[str, Any] | None:
             import onnxruntime  # noqa: F401
         except ImportError:
             problems.append("format onnx needs onnx and onnxruntime: pip install 'antrenor[onnx]'")
+    if cfg.format == "gguf":
+        problems += gguf_problems(model)
     if problems:
         raise ConfigError("cannot start the export:", problems=problems)
     return summary
@@ -148,6 +152,58 @@ def export_onnx(cfg: ExportConfig, source: merge.ExportSource, model: Any, batch
     if cfg.quantize == "int8":
         checks["int8"] = quantize_checked(source, model, path, records, cfg, reporter)
     return checks
+
+
+def gguf_problems(model: Path) -> list[str]:
+    """GGUF needs the gguf package, a causal LM and (when the folder says) a supported architecture."""
+    problems = []
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        problems.append("format gguf needs the gguf package: pip install 'antrenor[gguf]'")
+    manifest = json.loads((model / "manifest.json").read_text(encoding="utf-8")) if (model / "manifest.json").is_file() else {}
+    if manifest.get("task") not in (None, "sft", "clm", "preference", "rl"):
+        problems.append(f"format gguf exports causal LMs; {model} is a {manifest.get('task')} model: use safetensors or onnx")
+    config = json.loads((model / "config.json").read_text(encoding="utf-8")) if (model / "config.json").is_file() else {}
+    if config.get("model_type") and config["model_type"] not in gguf_export.ARCHITECTURES:
+        problems.append(f"format gguf supports {', '.join(sorted(gguf_export.ARCHITECTURES))}, not {config['model_type']}: "
+                        "export safetensors and convert with llama.cpp's convert_hf_to_gguf.py")
+    return problems
+
+
+def export_gguf(cfg: ExportConfig, source: merge.ExportSource, model: Any, batches: list[dict[str, Any]],
+                staging: Path, reporter: Reporter) -> dict[str, Any]:
+    """model.gguf (checked against the merged model, read back by transformers) and an Ollama Modelfile."""
+    from antrenor.export.gguf_parity import GGUF_TOLERANCE, gguf_parity
+    from antrenor.export.gguf_vocab import stop_tokens
+    from antrenor.export.modelfile import write_modelfile
+
+    path = staging / gguf_export.GGUF_FILE
+    reporter.info(f"exporting to GGUF ({cfg.gguf_type})")
+    written = gguf_export.write_gguf(model, source.tokenizer, path, cfg.gguf_type, Path(cfg.output).name)
+    found = gguf_parity(model, source.tokenizer, path, batches, set(end_of_turn_ids(source.tokenizer)),
+                        pad_token_id(source.tokenizer))
+    found["relative_tolerance"] = cfg.gguf_tolerance or GGUF_TOLERANCE[cfg.gguf_type]
+    found["tolerance"] = found["relative_tolerance"] * found["logit_scale"]
+    reporter.info(f"GGUF parity: largest logit difference {found['max_abs_logit_difference']:.2e} "
+                  f"({found['relative_difference']:.1e} of the largest logit; tolerance {found['relative_tolerance']:g}), "
+                  f"{found['same_greedy_answers']}/{found['examples']} greedy answers equal")
+    problems = []
+    if found["relative_difference"] > found["relative_tolerance"]:
+        problems.append(f"logits differ by {found['relative_difference']:.3g} of their scale "
+                        f"(tolerance {found['relative_tolerance']:g} for {cfg.gguf_type})")
+    if found["tokenizer_probes_differing"] or not found["chat_template_equal"] or not found["eos_equal"]:
+        problems.append("the tokenizer read back from the file differs (probes "
+                        f"{found['tokenizer_probes_differing']}, chat template equal {found['chat_template_equal']}, "
+                        f"EOS equal {found['eos_equal']})")
+    if problems:
+        raise AntrenorError("the GGUF file is not faithful to the merged model: " + "; ".join(problems),
+                            problems=["try gguf_type f16", "report the model architecture to antrenor"])
+    generation = getattr(model, "generation_config", None)
+    modelfile = write_modelfile(staging, source.tokenizer, stop_tokens(source.tokenizer),
+                                min(int(model.config.max_position_embeddings), 4096),
+                                generation.to_dict() if generation is not None else None, cfg.system_prompt)
+    return {"gguf": written | {"modelfile": modelfile.name}, "gguf_parity": found}
 
 
 def quantize_checked(source: merge.ExportSource, model: Any, path: Path, records: list[dict[str, Any]],
