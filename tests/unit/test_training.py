@@ -140,6 +140,79 @@ def test_partial_checkpoint_is_skipped(tmp_path):
     assert latest_complete_checkpoint(folder) == (good, [bad])
 
 
+def _overwrite(path: Path, offset: int = 0, size: int = 64) -> None:
+    """Corruption that keeps the size: `size` random bytes over the file at `offset`."""
+    import os
+
+    with open(path, "r+b") as file:
+        file.seek(offset)
+        file.write(os.urandom(size))
+
+
+def _saved_checkpoints(folder: Path, steps=(4, 8)) -> list[Path]:
+    from antrenor.training.checkpoint import mark_complete
+
+    made = []
+    for step in steps:
+        checkpoint = folder / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "model.safetensors").write_bytes(bytes(range(256)) * 4)
+        (checkpoint / "optimizer.pt").write_bytes(b"x" * 100)
+        mark_complete(checkpoint, step)
+        made.append(checkpoint)
+    return made
+
+
+@pytest.mark.parametrize("name, offset", [("model.safetensors", 0), ("optimizer.pt", 30)])
+def test_a_checkpoint_changed_without_changing_size_is_skipped_with_the_reason(tmp_path, name, offset):
+    from antrenor.training.checkpoint import resumable_checkpoint
+
+    good, bad = _saved_checkpoints(tmp_path)
+    marker = json.loads((good / "antrenor_complete.json").read_text())
+    assert set(marker["sha256"]) == {"model.safetensors", "optimizer.pt"} and marker["files"]["optimizer.pt"] == 100
+    _overwrite(bad / name, offset, 64)
+    found, skipped = resumable_checkpoint(tmp_path)
+    assert found.folder == good and found.hashed
+    assert [(s.folder, s.problem) for s in skipped] == [(bad, f"{name} changed after it was saved (its sha256 differs "
+                                                               "from the marker's)")]
+
+
+def test_checkpoints_without_hashes_are_checked_by_size(tmp_path):
+    from antrenor.training.checkpoint import check_checkpoint
+
+    (old,) = _saved_checkpoints(tmp_path, steps=(4,))
+    marker = json.loads((old / "antrenor_complete.json").read_text())
+    del marker["sha256"]  # as antrenor wrote markers before content hashes
+    (old / "antrenor_complete.json").write_text(json.dumps(marker))
+    _overwrite(old / "optimizer.pt")
+    check = check_checkpoint(old)
+    assert check.intact and not check.hashed
+    (old / "optimizer.pt").write_bytes(b"x" * 10)
+    assert check_checkpoint(old).problem == "optimizer.pt has 10 bytes, its marker says 100"
+    (old / "antrenor_complete.json").write_text("{")
+    assert "unreadable" in check_checkpoint(old).problem
+    (old / "antrenor_complete.json").unlink()
+    assert check_checkpoint(old).problem == "no completion marker: the save did not finish"
+
+
+def test_resume_falls_back_from_a_corrupted_checkpoint_and_says_why(classification_data, tiny_bert_dir, tmp_path):
+    from antrenor.console import Reporter
+
+    settings = dict(task="classification", method="full", save_steps=1, eval_steps=100, keep_checkpoints=3,
+                    batch_size=8, effective_batch_size=8)
+    run(classification_data, tiny_bert_dir, tmp_path / "out", **settings, max_steps=2)
+    _overwrite(tmp_path / "out" / "checkpoints" / "checkpoint-2" / "model.safetensors")  # the issue's corruption
+    warnings, infos = [], []
+    reporter = Reporter("quiet")
+    reporter.warn, reporter.info = warnings.append, infos.append
+    resumed = train({"data": str(classification_data), "model": str(tiny_bert_dir), "output": str(tmp_path / "out"),
+                     **FAST, **settings, "max_steps": 3, "resume": True}, reporter=reporter)
+    assert resumed.status == "completed" and resumed.metrics["started_at_step"] == 1
+    assert any("checkpoint-2: model.safetensors changed after it was saved" in w for w in warnings), warnings
+    assert any("resuming from" in i and "checkpoint-1 (the newest intact checkpoint; 1 newer skipped)" in i
+               for i in infos), infos
+
+
 def test_ewc_reduces_drift(sft_data, tiny_llama_dir, tmp_path):
     reference = tmp_path / "general.txt"
     reference.write_text("".join(" ".join(f"w{(i * 7 + j) % 100}" for j in range(12)) + "\n" for i in range(32)))

@@ -21,7 +21,7 @@ from antrenor.models.registry import check_model_name, load_tokenizer
 from antrenor.training import outputs
 from antrenor.training.adapters import apply_method, trainable_summary
 from antrenor.training.callbacks import StepCountCallback
-from antrenor.training.checkpoint import checkpoints, latest_complete_checkpoint
+from antrenor.training.checkpoint import checkpoints, resumable_checkpoint
 from antrenor.training.config import TASK_KINDS, TrainConfig
 from antrenor.training.data import check_prepared_folder, load_prepared
 from antrenor.training.defaults import apply_defaults
@@ -165,11 +165,15 @@ def _sharding_problems(cfg: TrainConfig) -> list[str]:
 def _resume_checkpoint(cfg: TrainConfig, output: Path, reporter: Reporter) -> Path | None:
     if not cfg.resume:
         return None
-    checkpoint, skipped = latest_complete_checkpoint(output / "checkpoints")
-    for partial in skipped:
-        reporter.warn(f"skipping {partial}: incomplete or corrupt (no valid completion marker)")
-    if checkpoint is None:
-        reporter.warn("--resume: no complete checkpoint found, starting from the beginning")
-    else:
-        reporter.info(f"resuming from {checkpoint}")
-    return checkpoint
+    found, skipped = resumable_checkpoint(output / "checkpoints")
+    for check in skipped:
+        reporter.warn(f"skipping {check.folder}: {check.problem}")
+    if found is None:
+        reporter.warn("--resume: no intact checkpoint found, starting from the beginning")
+        return None
+    if not found.hashed:
+        reporter.warn(f"{found.folder} was saved by an older antrenor without content hashes: only its file sizes "
+                      "were checked")
+    reporter.info(f"resuming from {found.folder}" + (f" (the newest intact checkpoint; {len(skipped)} newer skipped)"
+                                                     if skipped else ""))
+    return found.folder
