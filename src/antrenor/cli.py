@@ -12,7 +12,7 @@ import traceback
 
 from antrenor.config import describe_fields, load_config, merged_keys
 from antrenor.console import reporter_for
-from antrenor.errors import AntrenorError
+from antrenor.errors import AntrenorError, environment_problem
 
 
 def config_reference(config_class) -> str:
@@ -39,6 +39,12 @@ def _config_flags() -> argparse.ArgumentParser:
     parent.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                         help="override one config key, e.g. --set dedup.threshold=0.9 (repeatable)")
     return parent
+
+
+def _add_overwrite_flag(verb: argparse.ArgumentParser) -> None:
+    verb.add_argument("--overwrite", action="store_true", default=None,
+                      help="write into an output folder holding other results or files antrenor did not write "
+                           "(only this stage's files are replaced; nothing else is deleted; docs/output-folders.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=PrepareConfig.__doc__, epilog=config_reference(PrepareConfig))
     prepare.add_argument("--input", action="append", metavar="PATH", help="input file or folder (repeatable)")
     prepare.add_argument("--output", metavar="DIR", help="output folder")
+    _add_overwrite_flag(prepare)
     prepare.add_argument("--kind", help="auto|instruction|chat|completion|text|classification|pairs|preference|feedback")
     prepare.add_argument("--lang", help="language of the data (ro turns on Romanian fixes)")
     prepare.add_argument("--model", help="model alias, hub id or folder whose tokenizer measures lengths")
@@ -101,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--reward-model", metavar="DIR", action="append", dest="reward_model",
                        help="task rl: add a reward model (a `train --task reward` output) to rl.rewards (repeatable)")
     train.add_argument("--output", metavar="DIR", help="output folder")
+    _add_overwrite_flag(train)
     train.add_argument("--resume", action="store_true", default=None, help="continue from the last complete checkpoint")
     train.add_argument("--dry-run", action="store_true", dest="dry_run",
                        help="check the chat template only: print two rendered examples with the trained tokens "
@@ -145,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--base", help="base model: auto (from the manifest), a name, or none")
     evaluate.add_argument("--data", metavar="DIR", help="a folder written by antrenor prepare")
     evaluate.add_argument("--output", metavar="DIR", help="output folder for the report")
+    _add_overwrite_flag(evaluate)
     evaluate.add_argument("--split", help="test|validation|train")
     evaluate.add_argument("--suite", help="comma-separated: metrics,robustness,ood,forgetting")
     evaluate.add_argument("--ood", metavar="PATH", help="out-of-distribution data (file or prepared folder)")
@@ -160,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=ExportConfig.__doc__, epilog=config_reference(ExportConfig))
     export.add_argument("--model", metavar="DIR", help="a folder written by antrenor train")
     export.add_argument("--output", metavar="DIR", help="output folder")
+    _add_overwrite_flag(export)
     export.add_argument("--format", help="safetensors|onnx")
     export.add_argument("--quantize", help="none|int8 (int8 needs --format onnx)")
     export.add_argument("--eval", metavar="DIR", help="an antrenor eval output whose results go into the model card")
@@ -175,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--log", metavar="DB", help="the SQLite request log antrenor serve writes")
     monitor.add_argument("--reference", metavar="DIR", help="the training data: a folder written by antrenor prepare")
     monitor.add_argument("--output", metavar="DIR", help="output folder for the drift report")
+    _add_overwrite_flag(monitor)
     monitor.add_argument("--since", metavar="TIME", help="only log rows after this ISO-8601 time")
     monitor.add_argument("--retrain", metavar="PIPELINE_YAML", help="on drift, retrain with its prepare and train sections")
     monitor.set_defaults(run=_run_monitor)
@@ -191,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="TCP port (default 8000)")
     serve.add_argument("--api-key", metavar="KEY", dest="api_key",
                        help="bearer key clients must send (default: $ANTRENOR_API_KEY; none: no authentication)")
-    serve.add_argument("--log-db", metavar="FILE", dest="log_db", help="SQLite request log (default: MODEL/requests.db)")
+    serve.add_argument("--log-db", metavar="FILE", dest="log_db", help="SQLite request log (default: MODEL.requests.db, beside the model folder)")
     serve.add_argument("--allow-unauthenticated", action="store_true", default=None, dest="allow_unauthenticated",
                        help="allow a non-loopback --host without an API key (anyone who reaches the port can use it)")
     serve.set_defaults(run=_run_serve)
@@ -232,7 +243,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
     from antrenor.data.prepare import prepare
 
     flags = {"input": args.input, "output": args.output, "kind": args.kind, "lang": args.lang,
-             "model": args.model, "seed": args.seed, "strict": args.strict}
+             "model": args.model, "seed": args.seed, "strict": args.strict, "overwrite": args.overwrite}
     cfg = load_config(PrepareConfig, args.config, args.overrides, flags)
     reporter = reporter_for(args)
     result = prepare(cfg, reporter)
@@ -267,7 +278,7 @@ def train_flags(args: argparse.Namespace) -> dict:
     from antrenor.training.config import TrainConfig
 
     flags = {"data": args.data, "model": args.model, "task": args.task, "method": args.method,
-             "output": args.output, "resume": args.resume}
+             "output": args.output, "resume": args.resume, "overwrite": getattr(args, "overwrite", None)}
     if args.reward_model:
         declared = (merged_keys(TrainConfig, args.config, args.overrides).get("rl") or {}).get("rewards") or []
         flags["rl.rewards"] = list(declared) + [{"type": "model", "model": path} for path in args.reward_model]
@@ -356,7 +367,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     from antrenor.pipeline.evaluate import evaluate
 
     flags = {"models": args.models, "base": args.base, "data": args.data, "output": args.output, "split": args.split,
-             "suite": args.suite.split(",") if args.suite else None, "ood": args.ood, "cv": args.cv, "judge": args.judge}
+             "suite": args.suite.split(",") if args.suite else None, "ood": args.ood, "cv": args.cv, "judge": args.judge,
+             "overwrite": args.overwrite}
     cfg = load_config(EvalConfig, args.config, args.overrides, flags)
     reporter = reporter_for(args)
     _quiet_model_libraries()
@@ -382,7 +394,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from antrenor.export.run import check_summary, export
 
     flags = {"model": args.model, "output": args.output, "format": args.format, "quantize": args.quantize,
-             "eval": args.eval, "push_to_hub": args.push_to_hub}
+             "eval": args.eval, "push_to_hub": args.push_to_hub, "overwrite": args.overwrite}
     cfg = load_config(ExportConfig, args.config, args.overrides, flags)
     reporter = reporter_for(args)
     _quiet_model_libraries()
@@ -399,7 +411,7 @@ def _run_monitor(args: argparse.Namespace) -> int:
     from antrenor.pipeline.retrain import monitor_and_retrain
 
     flags = {"log": args.log, "reference": args.reference, "output": args.output, "since": args.since,
-             "retrain": args.retrain}
+             "retrain": args.retrain, "overwrite": args.overwrite}
     cfg = load_config(MonitorConfig, args.config, args.overrides, flags)
     reporter = reporter_for(args)
     _quiet_model_libraries()
@@ -554,12 +566,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a read-only or full disk, a missing permission: the machine's, not a bug
+        problem = environment_problem(error)
+        if problem is None:
+            return _internal_error(error)
+        print(f"error: {problem}", file=sys.stderr)
+        return problem.exit_code
     except Exception as error:  # a bug of ours: say so plainly, keep the traceback for a report
-        if os.environ.get("ANTRENOR_DEBUG"):
-            traceback.print_exc()
-        print(f"internal error: {type(error).__name__}: {error}\n"
-              "this is a bug in antrenor; rerun with ANTRENOR_DEBUG=1 for the traceback and report it", file=sys.stderr)
-        return 1
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    if os.environ.get("ANTRENOR_DEBUG"):
+        traceback.print_exc()
+    print(f"internal error: {type(error).__name__}: {error}\n"
+          "this is a bug in antrenor; rerun with ANTRENOR_DEBUG=1 for the traceback and report it", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import os
 import typing
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -93,7 +94,9 @@ def as_config(cls: type[C], config: "C | dict[str, Any] | str | Path") -> C:
 def save_resolved_config(config: StageConfig, path: Path) -> None:
     """Write the fully resolved config beside an output, so a run can be repeated exactly."""
     data = {config.stage: config.model_dump(mode="json")} if config.stage else config.model_dump(mode="json")
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")  # renamed into place: never half a config
+    partial.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    os.replace(partial, path)
 
 
 def format_validation_errors(exc: ValidationError, cls: type[BaseModel]) -> list[str]:

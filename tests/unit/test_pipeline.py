@@ -97,7 +97,8 @@ def test_an_interrupted_run_continues_where_it_stopped(tmp_path, tiny_llama_dir,
     stopped = run_pipeline(path)
     assert _statuses(stopped) == {"prepare": "ran", "train": "interrupted", "eval": "not run", "export": "not run"}
     assert stopped.exit_code == 130
-    assert not (tmp_path / "run" / "model" / "antrenor-stage.json").exists()
+    marker = json.loads((tmp_path / "run" / "model" / "antrenor-stage.json").read_text())
+    assert marker["stage"] == "train" and "finished" not in marker and "key" not in marker  # whose, but not done
     assert "interrupted" in stopped.report_html.read_text()
     monkeypatch.setattr(InterruptCallback, "on_step_end", original)
 

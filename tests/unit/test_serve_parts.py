@@ -159,7 +159,7 @@ def test_serve_config_limits_defaults_and_doubts(tmp_path):
     with pytest.raises(ConfigError, match="default_max_tokens"):
         as_config(ServeConfig, {"model": "m", "max_tokens_cap": 16, "default_max_tokens": 32})
     cfg = ServeConfig(model=str(tmp_path / "model"), max_tokens_cap=16)
-    assert cfg.answer_tokens == 16 and cfg.log_path == tmp_path / "model" / "requests.db"
+    assert cfg.answer_tokens == 16 and cfg.log_path == tmp_path / "model.requests.db"
     assert cfg.served_name == "model" and cfg.host == "127.0.0.1" and not cfg.doubts()
     exposed = ServeConfig(model="m", host="0.0.0.0", allow_unauthenticated=True)  # without the flag: refused at start
     assert any("without an api_key" in doubt for doubt in exposed.doubts())

@@ -118,7 +118,10 @@ class PrepareConfig(StageConfig):
     stage: ClassVar[str] = "prepare"
 
     input: list[str] = Field(..., min_length=1, description="Input files or folders (JSONL, JSON, CSV, TSV, Parquet, text, a saved datasets folder).")
-    output: str = Field(..., description="Output folder (created; files in it are replaced).")
+    output: str = Field(..., description="Output folder (created; a re-run of the same inputs replaces its own files).")
+    overwrite: bool = Field(False, description="Write into an output folder that holds another stage's results, "
+                            "other inputs' results or files antrenor did not write (docs/output-folders.md); "
+                            "only this stage's files are replaced, nothing else is deleted.")
     kind: KindName = Field("auto", description="Record kind; 'auto' detects it from the fields.")
     lang: str | None = Field("ro", description="Language of the data; 'ro' turns on Romanian-specific fixes.")
     model: str | None = Field(None, description="Model alias, hub id or local folder whose tokenizer measures lengths.")

@@ -26,6 +26,7 @@ from antrenor.models.registry import check_model_name
 from antrenor.records.kinds import map_texts
 from antrenor.records.language import load_language_detector
 from antrenor.records.normalize import strip_diacritics
+from antrenor.reporting.output_folder import OutputFolder, check_output, check_writable
 
 
 @dataclass
@@ -61,7 +62,8 @@ def prepare(config: PrepareConfig | dict[str, Any] | str | Path, reporter: Repor
     records = run.kept(records)
     records = run.feedback_from_pairs(records)
     records += augment_without_diacritics(records, run.kind, cfg.augment.strip_diacritics, cfg.seed)
-    summary = run.write_outputs(records, Path(cfg.output))
+    with OutputFolder(cfg.output, "prepare", cfg.input):
+        summary = run.write_outputs(records, Path(cfg.output))
     splits = summary["splits"]
     return PrepareResult(Path(cfg.output), run.kind, splits, len(run.rejects), summary)
 
@@ -75,11 +77,10 @@ def check_before_work(cfg: PrepareConfig) -> list[tuple[Path, str]]:
             problems.append(problem)
     if cfg.filters.language and load_language_detector() is None:
         problems.append("filters.language needs langdetect: pip install 'antrenor[lang]'")
-    output = Path(cfg.output)
-    if output.exists() and not output.is_dir():
-        problems.append(f"output {output} exists and is a file; give a folder")
+    problems += check_output(cfg.output, "prepare", cfg.input, cfg.overwrite)
     if problems:
         raise ConfigError("cannot start prepare:", problems=problems)
+    check_writable(cfg.output)
     return files
 
 

@@ -60,6 +60,9 @@ class EvalConfig(StageConfig):
         "auto", description="Base model to compare against: auto (from the tuned model's manifest), a name, or none.")
     data: str = Field(..., description="A folder written by `antrenor prepare`.")
     output: str = Field(..., description="Output folder for the report, metrics.json and predictions.jsonl.")
+    overwrite: bool = Field(False, description="Write into an output folder that holds another stage's results, "
+                            "other inputs' results or files antrenor did not write (docs/output-folders.md); "
+                            "only this stage's files are replaced, nothing else is deleted.")
     split: Literal["test", "validation", "train"] = Field("test", description="The split evaluated.")
     suite: list[Suite] = Field(default_factory=lambda: ["metrics", "robustness", "ood", "forgetting"],
                                description="What to evaluate: metrics, robustness, ood, forgetting.")

@@ -33,6 +33,7 @@ from antrenor.models.loading import LoadedModel
 from antrenor.models.precision import cpu_supports_bf16
 from antrenor.models.registry import check_model_name
 from antrenor.records.splits import read_split, sample
+from antrenor.reporting.output_folder import OutputFolder, check_output, check_writable
 
 SPLITS = ("train", "validation", "test")
 
@@ -63,7 +64,12 @@ def evaluate(config: EvalConfig | dict[str, Any] | str | Path, reporter: Reporte
         raise ConfigError("cv is set: cross-validation trains a model per fold; run it with antrenor.evaluate() "
                           "or `antrenor eval --cv K`")
     output = Path(cfg.output)
-    output.mkdir(parents=True, exist_ok=True)
+    with OutputFolder(output, "eval", [cfg.data, *cfg.models]):
+        return _evaluate(cfg, data_manifest, output, reporter, prepare_ood)
+
+
+def _evaluate(cfg: EvalConfig, data_manifest: dict[str, Any], output: Path, reporter: Reporter,
+              prepare_ood: OodPreparer | None) -> EvalResult:
     kind = data_manifest["kind"]
     records = sample(read_split(Path(cfg.data), cfg.split), cfg.max_examples, cfg.seed)
     if not records:
@@ -139,8 +145,11 @@ def check_before_work(cfg: EvalConfig) -> dict[str, Any]:
         problems.append(f"ood data {cfg.ood} does not exist")
     if cfg.cv and not Path(cfg.train_config).is_file():
         problems.append(f"train_config {cfg.train_config} does not exist")
+    problems += check_output(cfg.output, "eval", [cfg.data, *cfg.models],
+                             cfg.overwrite, read_only=[cfg.ood, cfg.judge, cfg.train_config if cfg.cv else None])
     if problems:
         raise ConfigError("cannot start the evaluation:", problems=problems)
+    check_writable(cfg.output)
     return manifest
 
 

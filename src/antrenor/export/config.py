@@ -26,6 +26,9 @@ class ExportConfig(StageConfig):
 
     model: str = Field(..., description="A tuned model folder written by `antrenor train` (full weights or an adapter).")
     output: str = Field(..., description="Output folder: merged weights, tokenizer, README.md, export.json (+ ONNX files).")
+    overwrite: bool = Field(False, description="Write into an output folder that holds another stage's results, "
+                            "other inputs' results or files antrenor did not write (docs/output-folders.md); "
+                            "only this stage's files are replaced, nothing else is deleted.")
     format: Literal["safetensors", "onnx", "gguf"] = Field(
         "safetensors", description="safetensors (merged weights), onnx or gguf (each also writes the safetensors).")
     gguf_type: Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"] = Field(

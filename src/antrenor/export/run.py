@@ -10,6 +10,7 @@ interrupted export never leaves a half-written folder where a server would look 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ from antrenor.models.loading import run_file
 from antrenor.models.version import model_version
 from antrenor.provenance import package_versions
 from antrenor.records.normalize import normalization_settings
+from antrenor.reporting.files import write_json_atomic
+from antrenor.reporting.output_folder import (MARKER, OutputFolder, check_output, check_writable, foreign_files,
+                                              read_marker, remove_own_folder)
 
 VERSIONED = ("antrenor", "torch", "transformers", "peft", "onnx", "onnxruntime")
 
@@ -47,10 +51,28 @@ def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporte
     reporter = reporter or Reporter("quiet")
     eval_summary = check_before_work(cfg)
     output = Path(cfg.output)
-    staging = output.with_name(output.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_folder(output)
+    if remove_own_folder(staging, "export"):  # check_before_work refused one antrenor did not write
+        reporter.warn(f"removed {staging}: an export that did not finish left it there (its {MARKER} says so)")
+    try:
+        with OutputFolder(staging, "export", [cfg.model]):
+            checks, version = _build(cfg, staging, eval_summary, reporter)
+    except BaseException:
+        remove_own_folder(staging, "export")  # this run's own half-built folder
+        raise
+    replace_folder(output, staging)
+    reporter.info(f"export in [bold]{output}[/] (model version {version})")
+    url = None
+    if cfg.push_to_hub:
+        from antrenor.export.hub import push_folder
 
+        url = push_folder(output, cfg.push_to_hub)
+        reporter.info(f"pushed to {url}")
+    return ExportResult(output, checks, version, url)
+
+
+def _build(cfg: ExportConfig, staging: Path, eval_summary: dict[str, Any] | None,
+           reporter: Reporter) -> tuple[dict[str, Any], str]:
     reporter.info(f"loading [bold]{cfg.model}[/]")
     source = merge.load_source(cfg.model, trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
     data = samples.data_folder(source, cfg.data)
@@ -72,27 +94,37 @@ def export(config: ExportConfig | dict[str, Any] | str | Path, reporter: Reporte
     # serving one .onnx file logs that file's own hash: list them so a log row can be traced to its weights
     file_versions = {path.name: model_version(path) for path in sorted(staging.glob("*.onnx"))}
     train_config = _train_config(source.folder)
-    (staging / "export.json").write_text(json.dumps(
+    write_json_atomic(staging / "export.json",
         {"stage": "export", "task": source.task, "model_version": version, "file_versions": file_versions,
          "format": cfg.format, "quantize": cfg.quantize,
          "input_normalization": normalization_settings(data) if data else None,
          "max_length": train_config.get("max_length"), "checks": checks,
-         "train_manifest": source.manifest, "versions": package_versions(VERSIONED)}, indent=2, ensure_ascii=False),
-        encoding="utf-8")
+         "train_manifest": source.manifest, "versions": package_versions(VERSIONED)})
     save_resolved_config(cfg, staging / "export_config.yaml")
     write_model_card(staging, source.manifest, train_config, checks, eval_summary, cfg.license, cfg.intended_use,
                      cfg.limitations)
-    if output.exists():
-        shutil.rmtree(output)  # check_before_work allowed only a previous export here
-    staging.replace(output)
-    reporter.info(f"export in [bold]{output}[/] (model version {version})")
-    url = None
-    if cfg.push_to_hub:
-        from antrenor.export.hub import push_folder
+    return checks, version
 
-        url = push_folder(output, cfg.push_to_hub)
-        reporter.info(f"pushed to {url}")
-    return ExportResult(output, checks, version, url)
+
+def staging_folder(output: Path) -> Path:
+    """Where an export is built before it replaces `output` whole."""
+    return output.with_name(output.name + ".partial")
+
+
+def replace_folder(output: Path, staging: Path) -> None:
+    """Put the finished `staging` in place of `output`, deleting only files antrenor wrote there."""
+    foreign = foreign_files(output)  # again: a server may have started writing its log there meanwhile
+    if foreign:
+        raise AntrenorError(f"the export is complete in {staging}, but {output} now holds files antrenor did not "
+                            f"write ({', '.join(foreign[:5])}): they would be lost",
+                            problems=[f"move them out of {output} and run the same export again"])
+    if not output.exists():
+        staging.rename(output)
+        return
+    earlier = output.with_name(f".{output.name}.replaced-{os.getpid()}")
+    output.rename(earlier)  # then the new folder takes its name at once, and the old one goes
+    staging.rename(output)
+    shutil.rmtree(earlier)
 
 
 def check_before_work(cfg: ExportConfig) -> dict[str, Any] | None:
@@ -101,10 +133,7 @@ def check_before_work(cfg: ExportConfig) -> dict[str, Any] | None:
     model, output = Path(cfg.model), Path(cfg.output)
     if not (model / "manifest.json").is_file():
         problems.append(f"{cfg.model} is not an `antrenor train` output folder (no manifest.json)")
-    if output.exists() and any(output.iterdir()) and not (output / "export.json").is_file():
-        problems.append(f"{cfg.output} exists and is not an earlier export: choose an empty or new output folder")
-    if output.resolve() == model.resolve():
-        problems.append("output must differ from the model folder")
+    problems += _output_problems(cfg, output)
     if cfg.data and not (Path(cfg.data) / "manifest.json").is_file():
         problems.append(f"data {cfg.data} is not an `antrenor prepare` output (no manifest.json)")
     summary = None
@@ -124,7 +153,26 @@ def check_before_work(cfg: ExportConfig) -> dict[str, Any] | None:
         problems += gguf_problems(model)
     if problems:
         raise ConfigError("cannot start the export:", problems=problems)
+    check_writable(staging_folder(output))  # the parent: the export is built beside its folder, then renamed
     return summary
+
+
+def _output_problems(cfg: ExportConfig, output: Path) -> list[str]:
+    """An export replaces its folder whole: every file there must be antrenor's, whatever `overwrite` says."""
+    foreign = foreign_files(output) if output.is_dir() else []
+    problems = [] if not foreign else [
+        f"output {output} holds files antrenor did not write there ({', '.join(foreign[:5])}"
+        f"{f' and {len(foreign) - 5} more' if len(foreign) > 5 else ''}): an export replaces its folder whole, so "
+        f"they would be lost; move them out of {output} (serve keeps its request log beside the folder now, in "
+        f"{output}.requests.db), or export to a new folder"]
+    # with files to move out, that is the one thing to say about the folder (overlaps still count)
+    problems += check_output(output, "export", [cfg.model], cfg.overwrite or bool(foreign),
+                             read_only=[cfg.data, cfg.eval])
+    staging = staging_folder(output)
+    if staging.exists() and (read_marker(staging) or {}).get("stage") != "export":
+        problems.append(f"{staging} exists and antrenor did not write it (no {MARKER} of an export): the export is "
+                        "built there; move it away or delete it")
+    return problems
 
 
 def export_onnx(cfg: ExportConfig, source: merge.ExportSource, model: Any, batches: list[dict[str, Any]],

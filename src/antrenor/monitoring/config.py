@@ -41,6 +41,9 @@ class MonitorConfig(StageConfig):
     log: str = Field(..., description="The SQLite request log `antrenor serve` writes.")
     reference: str = Field(..., description="The training data: a folder written by `antrenor prepare`.")
     output: str = Field(..., description="Output folder for the report, drift.json, to_label.jsonl and retraining runs.")
+    overwrite: bool = Field(False, description="Write into an output folder that holds another stage's results, "
+                            "other inputs' results or files antrenor did not write (docs/output-folders.md); "
+                            "only this stage's files are replaced, nothing else is deleted.")
     since: str | None = Field(None, description="Only log rows after this ISO-8601 time: 2025-01-31, 2025-01-31T08:00:00 "
                               "(UTC, as the log writes it) or 2025-01-31T08:00:00+02:00.")
     window: int | None = Field(1000, ge=1, description="Only the last N production inputs (status 200); none = all.")

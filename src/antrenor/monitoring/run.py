@@ -28,6 +28,7 @@ from antrenor.monitoring.labelling import write_to_label
 from antrenor.monitoring.reference import ProductionInputs, Reference, read_production, read_reference
 from antrenor.monitoring.report import write_drift_report
 from antrenor.records.request_log import open_read_only
+from antrenor.reporting.output_folder import OutputFolder, check_output, check_writable
 
 
 class Retrainer(Protocol):
@@ -71,7 +72,11 @@ def monitor(config: MonitorConfig | dict[str, Any] | str | Path, reporter: Repor
     for doubt in cfg.doubts():
         reporter.warn(doubt)
     output = Path(cfg.output)
-    output.mkdir(parents=True, exist_ok=True)
+    with OutputFolder(output, "monitor", [cfg.log, cfg.reference]):
+        return _monitor(cfg, output, reporter, retrainer)
+
+
+def _monitor(cfg: MonitorConfig, output: Path, reporter: Reporter, retrainer: Retrainer | None) -> MonitorResult:
     reference = read_reference(Path(cfg.reference))
     production = read_production(cfg.log, reference.kind, cfg.endpoints, cfg.since, cfg.window)
     reporter.info(f"{len(production.texts)} production inputs ({production.time_range()}) vs "
@@ -116,9 +121,11 @@ def check_before_work(cfg: MonitorConfig, retrainer: Retrainer | None = None) ->
                         "or the `antrenor monitor` command, which run it (this stage function alone cannot)")
     elif cfg.retrain:
         problems += retrainer.problems()
+    problems += check_output(cfg.output, "monitor", [cfg.log, cfg.reference], cfg.overwrite)
     if problems:
         raise ConfigError("cannot start the monitor:", problems=problems)
     open_read_only(cfg.log).close()  # a file that is not a request log: a DataError now, before any output
+    check_writable(cfg.output)
 
 
 def compute_signals(cfg: MonitorConfig, reference: Reference, production: ProductionInputs, notes: list[str],

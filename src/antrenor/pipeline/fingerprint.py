@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-STAMP = "antrenor-stage.json"
+from antrenor.reporting.output_folder import MARKER, read_marker, write_marker
+
+STAMP = MARKER  # the marker every stage writes (reporting/output_folder.py); the pipeline adds its key
 _CHUNK = 1 << 20
 
 
@@ -57,19 +57,20 @@ def read_stamp(folder: Path) -> dict[str, Any] | None:
 
 
 def write_stamp(folder: Path, stage: str, key: str) -> dict[str, Any]:
-    """Mark `folder` as the complete output of `stage` for `key` (temp file + rename)."""
-    stamp = {"stage": stage, "key": key, "finished": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
+    """Mark `folder` as the complete output of `stage` for `key`, keeping what the stage's marker says
+    (its inputs and the files it wrote)."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=".stamp-")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(stamp, out, indent=2)
-    os.replace(temp, folder / STAMP)
+    stamp = {**(read_marker(folder) or {}), "stage": stage, "key": key,
+             "finished": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
+    write_marker(folder, stamp)
     return stamp
 
 
 def _folder_hash(folder: Path) -> str:
     digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder))):
+    # the marker's times change with every run of the same content: what it marks is hashed, not it
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder))
+                       and p.name != MARKER):
         digest.update(str(file.relative_to(folder)).encode())
         digest.update(_file_hash(file).encode())
     return digest.hexdigest()

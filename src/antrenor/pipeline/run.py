@@ -16,7 +16,6 @@ folder, and the terminal gets one summary table.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,10 +26,11 @@ from antrenor.config import save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import AntrenorError, ConfigError
 from antrenor.pipeline.config import STAGE_ORDER, Pipeline, load_pipeline
-from antrenor.pipeline.fingerprint import STAMP, read_stamp, stage_key, write_stamp
+from antrenor.pipeline.fingerprint import read_stamp, stage_key, write_stamp
 from antrenor.pipeline.report import write_run_report
 from antrenor.pipeline.stages import StageRun, run_stage
-from antrenor.reporting.files import write_json_atomic
+from antrenor.reporting.files import write_json_atomic, write_text_atomic
+from antrenor.reporting.output_folder import check_writable, clear_completion, remove_own_folder
 
 STATE_FILE = "run_state.json"
 
@@ -83,6 +83,7 @@ def run_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = (), 
     pipeline = load_pipeline(path, overrides)
     forced = _forced_stages(force, pipeline)
     output = pipeline.output
+    check_writable(output)
     output.mkdir(parents=True, exist_ok=True)
     save_resolved_pipeline(pipeline, output / "pipeline.resolved.yaml")
     state = _read_state(output)
@@ -149,8 +150,8 @@ def _run_one(name: str, pipeline: Pipeline, state: dict[str, Any], forced: set[s
 
 
 def _prepare_output(name, cfg, output: Path, key: str, previous: dict, forced: set[str], reporter: Reporter):
-    """Drop a stale stamp; for train, resume an interrupted run of the same key or set the old run aside."""
-    (output / STAMP).unlink(missing_ok=True)
+    """Mark the output unfinished; for train, resume an interrupted run of the same key or set the old run aside."""
+    clear_completion(output)  # the stage's own marker stays: it says whose folder this is
     if name != "train" or not (output / "checkpoints").is_dir():
         return cfg
     same_run = previous.get("key") == key and previous.get("status") in {"running", "interrupted"}
@@ -158,8 +159,10 @@ def _prepare_output(name, cfg, output: Path, key: str, previous: dict, forced: s
         reporter.info("train: continuing the interrupted run from its last complete checkpoint")
         return cfg.model_copy(update={"resume": True})
     aside = output.with_name(output.name + ".previous")
-    if aside.exists():
-        shutil.rmtree(aside)
+    if aside.exists() and not remove_own_folder(aside, "train"):
+        raise ConfigError(f"train: {output} holds an earlier run with other settings, and {aside}, where it would be "
+                          "set aside, holds something antrenor did not write there",
+                          problems=[f"move {aside} away, or rerun with --force train after choosing another train.output"])
     output.rename(aside)
     reporter.warn(f"train: {output} held an earlier run with other settings; moved it to {aside}")
     return cfg
@@ -168,6 +171,7 @@ def _prepare_output(name, cfg, output: Path, key: str, previous: dict, forced: s
 def _keyed_config(cfg) -> dict[str, Any]:
     data = cfg.model_dump(mode="json")
     data.pop("resume", None)  # how to get there, not where: a resumed run has the same key
+    data.pop("overwrite", None)
     return data
 
 
@@ -191,7 +195,7 @@ def save_resolved_pipeline(pipeline: Pipeline, path: Path) -> None:
 
     data = {name: cfg.model_dump(mode="json") for name, cfg in pipeline.stages.items()}
     data["run"] = pipeline.run.model_dump(mode="json")
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def _read_state(output: Path) -> dict[str, Any]:

@@ -52,7 +52,8 @@ class ServeConfig(StageConfig):
         default_factory=list, description="Without an api_key, requests are answered only when their Host header names "
         "this server: 127.0.0.1, localhost, [::1], the bound host, and these names (e.g. a machine name clients use); "
         "'*' accepts any (only behind a proxy that checks it). Blocks DNS rebinding from web pages.")
-    log_db: str | None = Field(None, description="SQLite request log; default: requests.db inside the model folder.")
+    log_db: str | None = Field(None, description="SQLite request log; default: <model folder>.requests.db beside the "
+                               "folder (never inside it: a re-export replaces the folder whole).")
     model_name: str | None = Field(None, description="Name clients use in the `model` field and /v1/models; default: the model folder's name.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (bytes); larger -> 413.")
     max_tokens_cap: int = Field(512, ge=1, description="Largest max_tokens a request may ask for; more -> 400.")
@@ -99,7 +100,11 @@ class ServeConfig(StageConfig):
 
     @property
     def log_path(self) -> Path:
-        return Path(self.log_db) if self.log_db else self.model_folder / "requests.db"
+        """log_db, or a file beside the model folder: state that must outlive a re-export of the folder."""
+        if self.log_db:
+            return Path(self.log_db)
+        folder = self.model_folder if self.model_folder.name else self.model_folder.resolve()
+        return folder.with_name(folder.name + ".requests.db")
 
     @property
     def accepted_host_names(self) -> set[str] | None:

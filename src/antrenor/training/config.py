@@ -106,6 +106,9 @@ class TrainConfig(StageConfig):
     method: Method = Field("lora", description="full, lora, qlora, ia3, prompt or freeze. Left out: chosen by model and "
                            "task (full for encoder classifiers up to 350M parameters, LoRA otherwise; training/defaults.py).")
     output: str = Field(..., description="Output folder: the model or adapter, checkpoints and reports.")
+    overwrite: bool = Field(False, description="Write into an output folder that holds another stage's results, "
+                            "other inputs' results or files antrenor did not write (docs/output-folders.md); "
+                            "only this stage's files are replaced, nothing else is deleted.")
 
     epochs: float = Field(1.0, gt=0, description="Passes over the training data. Left out: by data size (5 under 10,000 "
                           "examples, else 3), with early stopping on validation.")

@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,8 @@ from antrenor.config import as_config, save_resolved_config
 from antrenor.console import Reporter
 from antrenor.errors import ConfigError
 from antrenor.models.registry import check_model_name, load_tokenizer
+from antrenor.reporting.files import write_json_atomic
+from antrenor.reporting.output_folder import OutputFolder, check_output, check_writable
 from antrenor.training import outputs
 from antrenor.training.adapters import apply_method, trainable_summary
 from antrenor.training.callbacks import StepCountCallback
@@ -54,7 +55,14 @@ def train(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter 
 
     set_seed(cfg.seed)
     output = Path(cfg.output)
-    output.mkdir(parents=True, exist_ok=True)
+    # a run that fails leaves no empty folder; an interrupted one stays marked unfinished (--resume goes on)
+    with OutputFolder(output, "train", [cfg.data, cfg.model]) as folder:
+        result = _train(cfg, output, reporter, callbacks)
+        folder.complete = result.status == "completed"
+    return result
+
+
+def _train(cfg: TrainConfig, output: Path, reporter: Reporter, callbacks: Sequence[Any]) -> TrainResult:
     data = load_prepared(cfg.data)
     cfg = apply_defaults(cfg, data, reporter)
     for doubt in cfg.doubts():  # after the defaults: a chosen value outside the usual ranges is explained too
@@ -113,7 +121,7 @@ def _write_run_outputs(cfg, output, data, task, tokenizer, trainer, trainable, t
     outputs.write_manifest(output, cfg, data, task, trainable, total, metrics, interrupted)
     outputs.write_training_curves(output, trainer.state.log_history)
     if task.labels:
-        (output / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_json_atomic(output / "labels.json", task.labels)
 
 
 def check_before_work(cfg: TrainConfig) -> None:
@@ -130,10 +138,12 @@ def check_before_work(cfg: TrainConfig) -> None:
 
         problems += [p for p in [check_qlora_available()] if p]
     output = Path(cfg.output)
+    problems += check_output(output, "train", [cfg.data, cfg.model], cfg.overwrite)
     if not cfg.resume and checkpoints(output / "checkpoints"):
         problems.append(f"{output} holds checkpoints of an earlier run: continue it with --resume, or choose a new output")
     if problems:
         raise ConfigError("cannot start training:", problems=problems)
+    check_writable(output)
 
 
 def _missing_extras(cfg: TrainConfig) -> list[str]:
