@@ -12,14 +12,21 @@ from antrenor.models.registry import GEMMA3_SIGLIP, REGISTRY, gemma3_vision_para
 
 CONFIGS = json.loads((Path(__file__).parent / "fixtures" / "registry_configs.json").read_text())
 COPIED = {alias: item for alias, item in CONFIGS.items() if not alias.startswith("_")}
+
+
+def full_config(config: dict) -> dict:
+    """The whole config as transformers builds it from the copied keys (defaults a hub config.json leaves implicit)."""
+    config = dict(config)
+    return AutoConfig.for_model(config.pop("model_type"), **config).to_dict()
+
+
+FULL_CONFIGS = {alias: full_config(item["config"]) for alias, item in COPIED.items()}  # built once, at collection
 CHAT_TEMPLATES = {"chatml", "gemma", "llama3", "mistral-v3", "qwen3-thinking", "phi3"}
 
 
 @pytest.mark.parametrize("alias", sorted(COPIED))
 def test_registry_numbers_equal_the_copied_config_json(alias):
-    config = dict(COPIED[alias]["config"])
-    # transformers fills in what a hub config.json leaves implicit (Gemma 3's heads and vocabulary)
-    full = AutoConfig.for_model(config.pop("model_type"), **config).to_dict()
+    full = FULL_CONFIGS[alias]
     kind, arch = architecture_from_config(full)
     entry = REGISTRY[alias]
     assert (kind, arch) == (entry.architecture, entry.arch)
@@ -57,3 +64,11 @@ def test_every_llm_names_its_chat_template_licence_and_romanian_support():
     assert {REGISTRY[a].license for a in ("rollama3.1-8b-instruct", "rogemma2-9b-instruct", "romistral-7b-instruct")} \
         == {"CC BY-NC 4.0"}
     assert REGISTRY["gemma3-270m"].embedded and REGISTRY["gemma3-270m"].hub_id == "google/gemma-3-270m"
+
+
+def test_docs_list_every_registry_entry():
+    table = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text(encoding="utf-8")
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == list(REGISTRY)
+    for row, entry in zip(rows, REGISTRY.values()):
+        assert f"| {entry.params_millions:,g}M |" in row and entry.license in row and entry.languages in row
