@@ -61,7 +61,9 @@ class OnnxGenerator:
         self.context_length = context_length(config, tokenizer)
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        return list(self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=False))
+        from antrenor.models.chat import render_ids
+
+        return render_ids(messages, self.tokenizer, generation_prompt=True)  # as training rendered it
 
     def encode_prompt(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text))
