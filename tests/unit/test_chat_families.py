@@ -5,8 +5,13 @@ context `conversation_prompt_ids` gives generation, ending with an end-of-turn t
 
 import pytest
 
-from antrenor.models.chat import (IGNORE, conversation_prompt_ids, encode_conversation_examples, end_of_turn_ids,
-                                  render_text)
+from antrenor.models.chat import (
+    IGNORE,
+    conversation_prompt_ids,
+    encode_conversation_examples,
+    end_of_turn_ids,
+    render_text,
+)
 from tests.chat_families import FAMILIES, family_tokenizer
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
@@ -96,7 +101,7 @@ def test_qwen3_with_thinking_off_trains_the_answer_after_the_empty_think_block_o
 def test_deepseek_r1_distill_answers_close_the_reasoning_block_the_prompt_opens():
     tokenizer = family_tokenizer("deepseek_r1_distill_qwen")
     answer = {**A1, "reasoning_content": "Let me think about it."}
-    (ids, labels), = encode_conversation_examples([Q1, answer], tokenizer)
+    (ids, _), = encode_conversation_examples([Q1, answer], tokenizer)
     assert tokenizer.decode(ids).endswith("<｜Assistant｜><think>\nLet me think about it.\n</think>\n\n"
                                           "The capital of France is Paris.<｜end▁of▁sentence｜>")
 
