@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"card": card, "peak_bf16_flops": peak, "peak_source": peak_source, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        from antrenor import prepare
         from train_bench import title_examples
+
+        from antrenor import prepare
 
         source = workdir / "titles.jsonl"
         source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in title_examples()), encoding="utf-8")

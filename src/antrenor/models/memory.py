@@ -70,7 +70,13 @@ from pathlib import Path
 from typing import Any
 
 from antrenor.errors import AntrenorError, ConfigError
-from antrenor.models.registry import REGISTRY, Architecture, check_model_name, entry_for, gemma3_vision_parameters
+from antrenor.models.registry import (
+    REGISTRY,
+    Architecture,
+    check_model_name,
+    entry_for,
+    gemma3_vision_parameters,
+)
 
 MB = 1024**2
 GB = 1024**3
