@@ -251,7 +251,31 @@ class PrepareRun:
                     f"add training examples labelled {unseen[0]!r}, or remove it from the evaluation data"))
 
     # -- writing ---------------------------------------------------------------------------
+    def warn_untrainable(self, records: list[Record]) -> None:
+        """Splits left empty and one-label classification data: said here, before anyone trains on them."""
+        counts = {name: sum(1 for r in records if r.split == name) for name in ("train", "validation", "test")}
+        fractions = {"validation": self.cfg.split.validation, "test": self.cfg.split.test}
+        if not counts["train"]:
+            self.reporter.warn("the train split is empty: every record came marked validation or test; train will "
+                               "refuse this folder")
+        empty = [name for name, fraction in fractions.items() if fraction > 0 and not counts[name]]
+        if empty and counts["train"]:
+            total = sum(counts.values())
+            asked = ", ".join(f"{name}={fractions[name]:g}" for name in empty)
+            self.reporter.warn(
+                f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty: {total} records are too "
+                f"few for {asked} (a split gets round(records x fraction), and train keeps one record of each label); "
+                f"{'eval has no test records to score' if 'test' in empty else 'train carves its own validation'}; "
+                "give more records, or split them in the input (a split column or train/test files)")
+        if self.kind == "classification":
+            labels = {str(label) for r in records if r.split == "train" for label in _labels(r)}
+            if len(labels) == 1 and all("label" in r.data for r in records):
+                self.reporter.warn(f"every training record has the label {labels.pop()!r}: a classifier needs at least "
+                                   "two labels (train refuses this data); check the label column "
+                                   "(--set columns.label=NAME)")
+
     def write_outputs(self, records: list[Record], output: Path) -> dict[str, Any]:
+        self.warn_untrainable(records)
         output.mkdir(parents=True, exist_ok=True)
         self.counts["augmented"] = sum(1 for r in records if r.extra.get("augmented"))
         summary = report.build_summary(self, records)

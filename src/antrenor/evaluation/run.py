@@ -32,7 +32,7 @@ from antrenor.models.chat import split_conversation, template_name
 from antrenor.models.loading import LoadedModel
 from antrenor.models.precision import cpu_supports_bf16
 from antrenor.models.registry import check_model_name
-from antrenor.records.splits import read_split, sample
+from antrenor.records.splits import empty_split_advice, read_split, sample
 from antrenor.reporting.output_folder import OutputFolder, check_output, check_writable
 
 SPLITS = ("train", "validation", "test")
@@ -74,7 +74,7 @@ def _evaluate(cfg: EvalConfig, data_manifest: dict[str, Any], output: Path, repo
     records = sample(read_split(Path(cfg.data), cfg.split), cfg.max_examples, cfg.seed)
     if not records:
         raise ConfigError(f"{cfg.data}/{cfg.split}.jsonl is empty: nothing to evaluate",
-                          problems=["choose another split with --set split=validation"])
+                          problems=[empty_split_advice(cfg.split, data_manifest.get("splits") or {})])
     tuned_manifests = [loading.read_manifest(m) for m in cfg.models]
     task = infer_task(cfg.task, tuned_manifests, kind)
     check_task_fits(cfg, task, kind)

@@ -8,9 +8,13 @@ The label mapping is saved in the model's config (id2label/label2id) and in labe
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from antrenor.errors import ConfigError, DataError
 
 KINDS = ("classification", "pairs")
 HEAD = "sequence-classification"
@@ -23,6 +27,45 @@ def problem_type(records: list[dict[str, Any]]) -> str:
     if "labels" in first:
         return "multi_label_classification"
     return "single_label_classification"
+
+
+def check_trainable_labels(data: Path, labels: list[Any], kind_of_problem: str) -> None:
+    """A single-label classifier needs two labels in train: with one, every prediction is that label, the loss
+    falls to 0 and validation accuracy reads 1.0 - perfect figures for a model that learned nothing. So it is an
+    error, not a warning."""
+    if kind_of_problem == "single_label_classification" and len(labels) < 2:
+        raise DataError(f"{data / 'train.jsonl'}: every training record has the label {labels[0]!r}: a classifier "
+                        "needs at least two labels to learn anything (with one it reaches loss 0 and accuracy 1 while "
+                        "learning nothing)", problems=["add records of the other labels, or check that prepare read "
+                                                       "the right label column (--set columns.label=NAME)"])
+
+
+def check_head_fits(model: str, data: Path, labels: list[Any], kind_of_problem: str) -> None:
+    """A saved classifier's head has one output per label it was trained on: other data needs another count."""
+    from antrenor.models.registry import resolve_model
+
+    config_file = Path(resolve_model(model).location) / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a hub id not downloaded, or no config: the loader reports it
+    if not any(str(a).endswith("ForSequenceClassification") for a in config.get("architectures") or []):
+        return
+    saved = config.get("id2label") or {}
+    saved_count = config.get("num_labels") or len(saved) or 2
+    wanted = 1 if kind_of_problem == "regression" else len(labels)
+    if saved_count == wanted:
+        return
+    saved_names = ", ".join(str(saved[k]) for k in sorted(saved, key=lambda k: int(k))) if saved else "unnamed"
+    base = ""
+    manifest = Path(resolve_model(model).location) / "manifest.json"
+    if manifest.is_file():
+        base = json.loads(manifest.read_text(encoding="utf-8")).get("base_model") or ""
+    raise ConfigError(
+        f"{model} is a classifier with {saved_count} labels ({saved_names}), but {data} has {wanted} "
+        f"({', '.join(map(str, labels)) or 'a score'}): its classification head cannot be trained on them",
+        problems=[f"train from its base model{f' ({base})' if base else ''} to get a new head for these labels",
+                  f"or continue it on data with its {saved_count} labels"])
 
 
 def label_maps(labels: list[Any]) -> tuple[dict[int, str], dict[str, int]]:

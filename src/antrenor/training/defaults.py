@@ -139,6 +139,10 @@ def apply_defaults(cfg: TrainConfig, data: PreparedData, reporter: Any) -> Train
         if moved:
             reporter.info(f"no validation split in {cfg.data}: {moved} training records held out to choose when to "
                           "stop and which checkpoint to keep (validation: false trains on all of them)")
+        elif not data.validation:
+            reporter.warn(f"no validation records in {cfg.data}, and {len(data.train)} training records are too few to "
+                          f"hold some out (it takes {2 * VALIDATION_MIN}): no early stopping, no best checkpoint and no "
+                          "validation figures; give more records")
     if data.validation:
         epochs = update.get("epochs", cfg.epochs)
         steps_per_epoch = max(1, math.ceil(len(data.train) / cfg.effective_batch_size))

@@ -70,6 +70,8 @@ def replay_features(cfg: TrainConfig, tokenizer: Any, train_size: int) -> list[d
 def _setup_classification(cfg: TrainConfig, data: PreparedData, tokenizer: Any, reporter: Reporter) -> TaskSetup:
     kind_of_problem = classify.problem_type(data.train)
     labels = [] if kind_of_problem == "regression" else data.labels
+    classify.check_trainable_labels(data.folder, labels, kind_of_problem)
+    classify.check_head_fits(cfg.model, data.folder, labels, kind_of_problem)
     id2label, label2id = classify.label_maps(labels)
     train, _ = classify.build_features(data.train, tokenizer, cfg.max_length, label2id, kind_of_problem)
     evaluation, unknown = classify.build_features(data.validation, tokenizer, cfg.max_length, label2id, kind_of_problem)
