@@ -132,7 +132,8 @@ def test_bad_input_is_reported_before_any_model_loads(tmp_path, sft_lora):
         export({"model": str(tmp_path), "output": str(tmp_path / "taken"), "eval": str(tmp_path / "no-eval")})
     problems = "\n".join(error.value.problems)
     assert "not an `antrenor train` output" in problems
-    assert "not an earlier export" in problems
+    assert "holds files antrenor did not write there (precious.txt)" in problems
+    assert "lies inside the input" in problems  # the output is inside the (would-be) model folder
     assert "no metrics.json" in problems
     assert (tmp_path / "taken" / "precious.txt").read_text() == "keep me"
     with pytest.raises(ConfigError, match="set format onnx"):

@@ -62,13 +62,17 @@ def report(folder: str | Path, output: str | Path | None = None, samples: int = 
 def _write_comments(path: Path, comments: list[dict[str, Any]], names: dict[str, str]) -> Path:
     """The raters' free-text comments: per page, the item and (single mode) the model the page showed."""
     import csv
+    import io
 
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["rater", "item", "model", "comment"])
-        for row in comments:
-            item, _, system = row["page"].partition(".")
-            writer.writerow([row["rater"], item, names.get(system, ""), row["text"]])
+    from antrenor.reporting.files import write_text_atomic
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["rater", "item", "model", "comment"])
+    for row in comments:
+        item, _, system = row["page"].partition(".")
+        writer.writerow([row["rater"], item, names.get(system, ""), row["text"]])
+    write_text_atomic(path, buffer.getvalue())  # an export of the ratings: never half a file
     return path
 
 

@@ -185,6 +185,7 @@ class OutputFolder:
         self._created: list[Path] = []
         self._before: dict[str, tuple[int, int]] = {}
         self._earlier: set[str] = set()
+        self._marker_before: dict[str, Any] | None = None
 
     def __enter__(self) -> OutputFolder:
         self.open()
@@ -201,6 +202,7 @@ class OutputFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self._created = missing  # deepest first
         self._earlier = antrenor_files(self.path) - {MARKER}
+        self._marker_before = read_marker(self.path)
         self._before = _stats(self.path)
         # until the run finishes, only the earlier runs' files count as antrenor's
         write_marker(self.path, {"stage": self.stage, "inputs": self.inputs, "started": _now(),
@@ -217,10 +219,14 @@ class OutputFolder:
         write_marker(self.path, marker)
 
     def abandon(self) -> None:
-        """After a failure: remove the marker and the folders this run created, when nothing else is in them."""
-        if self._before or any(p.name != MARKER for p in self.path.iterdir()):
-            return  # the folder held files, or this run wrote some: they stay (a checkpoint to resume from)
-        (self.path / MARKER).unlink(missing_ok=True)
+        """After a failure that wrote nothing: the folder as it was (its earlier marker, or none), and the folders
+        this run created removed. What a failed run did write stays, marked unfinished (a checkpoint to resume)."""
+        if _stats(self.path) != self._before:
+            return
+        if self._marker_before is not None:
+            write_marker(self.path, self._marker_before)
+        else:
+            (self.path / MARKER).unlink(missing_ok=True)
         for folder in self._created:
             try:
                 folder.rmdir()
@@ -236,9 +242,10 @@ def clear_completion(folder: Path | str) -> None:
 
 
 def remove_own_folder(folder: Path, stage: str) -> bool:
-    """Delete `folder`, which antrenor made whole for `stage` (a staging folder), only if its marker proves it."""
+    """Delete `folder`, which antrenor made whole for `stage` (a staging folder, a trial), only if its marker (or
+    an older antrenor's resolved config of that stage) proves it; True if deleted."""
     marker = read_marker(folder)
-    if marker is None or marker["stage"] != stage:
+    if (marker or {}).get("stage", _legacy_stage(folder) if marker is None else None) != stage:
         return False
     shutil.rmtree(folder)
     return True

@@ -23,6 +23,7 @@ from typing import Any
 from antrenor.console import Reporter
 from antrenor.errors import ConfigError
 from antrenor.reporting.files import write_text_atomic
+from antrenor.reporting.output_folder import check_writable, remove_own_folder
 from antrenor.tuning import report
 from antrenor.tuning.config import ParamRange
 from antrenor.tuning.pipeline_yaml import best_pipeline_text
@@ -67,6 +68,7 @@ def tune(pipeline: str | Path | dict[str, Any], reporter: Reporter | None = None
     if pruner is None and plan.tune.pruner.kind == "median" and plan.tune.pruner.n_startup_trials >= plan.tune.trials:
         reporter.warn(f"pruner.n_startup_trials {plan.tune.pruner.n_startup_trials} >= trials {plan.tune.trials}: "
                       "no trial will be pruned")
+    check_writable(plan.output)
     plan.output.mkdir(parents=True, exist_ok=True)
     study = _open_study(plan, pruner, reporter)
     finished = _finished_count(study)
@@ -162,8 +164,10 @@ def _objective(plan: SearchPlan, reporter: Reporter):
         cfg = as_config(TrainConfig, plan.trial_config(values, trial.number))
         trial.set_user_attr("output", cfg.output)
         if Path(cfg.output).exists():
+            if not remove_own_folder(Path(cfg.output), "train"):
+                raise ConfigError(f"{cfg.output} exists and is not a training run antrenor wrote: a trial would "
+                                  "write there", problems=[f"move {cfg.output} away, or choose another tune output"])
             reporter.warn(f"{cfg.output} is left from an earlier study in this folder: replaced")
-            shutil.rmtree(cfg.output)
         position = _finished_count(trial.study) + 1
         reporter.info(f"[bold]trial {trial.number}[/] ({position} of {plan.tune.trials}): {report.format_params(values)}")
         pruning = PruningCallback(trial, plan.metric)
