@@ -145,3 +145,40 @@ def test_lone_surrogate_escape_is_rejected_not_crashing_later(tmp_path: Path):
     path.write_text('{"text": "ok"}\n{"text": "half \\ud800 char"}\n', encoding="utf-8")
     records = read(path, "jsonl")
     assert records[0].problem is None and records[1].problem.code == "invalid_unicode"
+
+
+TEXT = '{"text": "Articolul 1 ș ț"}\n{"text": "Articolul 2"}\n'
+
+
+@pytest.mark.parametrize("name, data, expected", [
+    ("bom16.jsonl", TEXT.encode("utf-16"), "is UTF-16 text (UTF-16LE, from its byte-order mark), not UTF-8: convert it "
+     "with iconv -f UTF-16 -t UTF-8 {folder}/bom16.jsonl > {folder}/bom16.utf8.jsonl"),
+    ("le.csv", TEXT.encode("utf-16-le"), "is UTF-16LE text (no byte-order mark, a NUL byte at every other position)"),
+    ("be.txt", TEXT.encode("utf-16-be"), "is UTF-16BE text (no byte-order mark, a NUL byte at every other position)"),
+    ("wide.jsonl", TEXT.encode("utf-32"), "is UTF-32 text (UTF-32LE, from its byte-order mark), not UTF-8: convert it "
+     "with iconv -f UTF-32 -t UTF-8"),
+    ("packed.jsonl.gz", gzip.compress(TEXT.encode("utf-16")), "convert it with gunzip -c {folder}/packed.jsonl.gz | "
+     "iconv -f UTF-16 -t UTF-8 > {folder}/packed.utf8.jsonl"),
+    ("binary.txt", bytes(range(1, 200)) * 3 + b"\0\0\0" * 200, "holds NUL bytes in a pattern of no text encoding"),
+])
+def test_a_file_in_another_encoding_is_named_with_its_iconv_fix(tmp_path: Path, name, data, expected):
+    (tmp_path / name).write_bytes(data)
+    _, problems = input_files([str(tmp_path / name)])
+    assert len(problems) == 1 and expected.format(folder=tmp_path) in problems[0], problems
+
+
+def test_utf8_files_with_or_without_bom_raise_no_encoding_problem(tmp_path: Path):
+    (tmp_path / "plain.jsonl").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "bom.jsonl").write_text(TEXT, encoding="utf-8-sig")
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    assert input_files([str(tmp_path)])[1] == []
+
+
+def test_prepare_refuses_a_utf16_file_before_any_work(tmp_path: Path, capsys):
+    from antrenor.cli import main
+
+    (tmp_path / "data.jsonl").write_bytes(TEXT.encode("utf-16"))
+    assert main(["prepare", "--input", str(tmp_path / "data.jsonl"), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "is UTF-16 text" in err and "iconv -f UTF-16 -t UTF-8" in err and "invalid UTF-8 at byte 0" not in err
+    assert not (tmp_path / "out").exists()

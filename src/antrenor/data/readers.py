@@ -60,7 +60,43 @@ def input_files(paths: list[str]) -> tuple[list[tuple[Path, str]], list[str]]:
             )
         else:
             found.append((path, detect_format(path)))  # type: ignore[arg-type]
+    problems += [problem for path, fmt in found if fmt not in ("hf", "parquet") and (problem := encoding_problem(path))]
     return found, problems
+
+
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32", "UTF-32BE"),
+         (b"\xff\xfe", "UTF-16", "UTF-16LE"), (b"\xfe\xff", "UTF-16", "UTF-16BE"))
+
+
+def encoding_problem(path: Path) -> str | None:
+    """A text file in UTF-16/32 (a byte-order mark, or NUL bytes in a regular pattern), named with its iconv fix.
+
+    Read as UTF-8, such a file fails at byte 0 (the BOM) or turns into one NUL-riddled line a record; Windows
+    tools (Notepad's "Unicode", PowerShell 5's `>`) write UTF-16 by default."""
+    try:
+        with _open_binary(path) as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None  # the reader reports unreadable files
+    found = next(((name, order) for bom, name, order in _BOMS if head.startswith(bom)), None)
+    if found:
+        source, what = found[0], f"{found[1]}, from its byte-order mark"
+    elif head.count(0) * 4 >= len(head) > 0:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if odd > 3 * even:
+            source = "UTF-16LE"
+        elif even > 3 * odd:
+            source = "UTF-16BE"
+        else:
+            return (f"{path} holds NUL bytes in a pattern of no text encoding antrenor knows: it is not a UTF-8 text "
+                    "file; export the data again as UTF-8 text")
+        what = "no byte-order mark, a NUL byte at every other position"
+    else:
+        return None
+    plain = path.name.removesuffix(".gz").removesuffix(".GZ")
+    target = path.with_name(f"{plain.split('.')[0]}.utf8{plain[len(plain.split('.')[0]):]}")
+    read = f"gunzip -c {path} | iconv -f {source} -t UTF-8" if plain != path.name else f"iconv -f {source} -t UTF-8 {path}"
+    return f"{path} is {source} text ({what}), not UTF-8: convert it with {read} > {target}, and prepare that file"
 
 
 def _is_data_file(path: Path, folder: Path) -> bool:
