@@ -151,14 +151,15 @@ TEXT = '{"text": "Articolul 1 ș ț"}\n{"text": "Articolul 2"}\n'
 
 
 @pytest.mark.parametrize("name, data, expected", [
-    ("bom16.jsonl", TEXT.encode("utf-16"), "is UTF-16 text (UTF-16LE, from its byte-order mark), not UTF-8: convert it "
-     "with iconv -f UTF-16 -t UTF-8 {folder}/bom16.jsonl > {folder}/bom16.utf8.jsonl"),
+    ("bom16.jsonl", TEXT.encode("utf-16"), ("is UTF-16 text (UTF-16LE, from its byte-order mark), not UTF-8: convert "
+                                            "it with iconv -f UTF-16 -t UTF-8 {folder}/bom16.jsonl > "
+                                            "{folder}/bom16.utf8.jsonl")),
     ("le.csv", TEXT.encode("utf-16-le"), "is UTF-16LE text (no byte-order mark, a NUL byte at every other position)"),
     ("be.txt", TEXT.encode("utf-16-be"), "is UTF-16BE text (no byte-order mark, a NUL byte at every other position)"),
-    ("wide.jsonl", TEXT.encode("utf-32"), "is UTF-32 text (UTF-32LE, from its byte-order mark), not UTF-8: convert it "
-     "with iconv -f UTF-32 -t UTF-8"),
-    ("packed.jsonl.gz", gzip.compress(TEXT.encode("utf-16")), "convert it with gunzip -c {folder}/packed.jsonl.gz | "
-     "iconv -f UTF-16 -t UTF-8 > {folder}/packed.utf8.jsonl"),
+    ("wide.jsonl", TEXT.encode("utf-32"), ("is UTF-32 text (UTF-32LE, from its byte-order mark), not UTF-8: convert "
+                                           "it with iconv -f UTF-32 -t UTF-8")),
+    ("packed.jsonl.gz", gzip.compress(TEXT.encode("utf-16")), ("convert it with gunzip -c {folder}/packed.jsonl.gz | "
+                                                               "iconv -f UTF-16 -t UTF-8 > {folder}/packed.utf8.jsonl")),
     ("binary.txt", bytes(range(1, 200)) * 3 + b"\0\0\0" * 200, "holds NUL bytes in a pattern of no text encoding"),
 ])
 def test_a_file_in_another_encoding_is_named_with_its_iconv_fix(tmp_path: Path, name, data, expected):

@@ -217,7 +217,7 @@ class ScriptedClassifier:
 
     kind = "classification"
     context_length = 64
-    labels = ["a", "b"]
+    labels = ("a", "b")
 
     def encode(self, text):
         return [1] * len(text.split())

@@ -173,8 +173,8 @@ def test_a_checkpoint_changed_without_changing_size_is_skipped_with_the_reason(t
     _overwrite(bad / name, offset, 64)
     found, skipped = resumable_checkpoint(tmp_path)
     assert found.folder == good and found.hashed
-    assert [(s.folder, s.problem) for s in skipped] == [(bad, f"{name} changed after it was saved (its sha256 differs "
-                                                               "from the marker's)")]
+    reason = f"{name} changed after it was saved (its sha256 differs from the marker's)"
+    assert [(s.folder, s.problem) for s in skipped] == [(bad, reason)]
 
 
 def test_checkpoints_without_hashes_are_checked_by_size(tmp_path):

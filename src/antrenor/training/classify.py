@@ -34,10 +34,11 @@ def check_trainable_labels(data: Path, labels: list[Any], kind_of_problem: str) 
     falls to 0 and validation accuracy reads 1.0 - perfect figures for a model that learned nothing. So it is an
     error, not a warning."""
     if kind_of_problem == "single_label_classification" and len(labels) < 2:
-        raise DataError(f"{data / 'train.jsonl'}: every training record has the label {labels[0]!r}: a classifier "
-                        "needs at least two labels to learn anything (with one it reaches loss 0 and accuracy 1 while "
-                        "learning nothing)", problems=["add records of the other labels, or check that prepare read "
-                                                       "the right label column (--set columns.label=NAME)"])
+        found = f"every training record has the label {labels[0]!r}" if labels else "no training record has a label"
+        raise DataError(f"{data / 'train.jsonl'}: {found}: a classifier needs at least two labels to learn anything "
+                        "(with one it reaches loss 0 and accuracy 1 while learning nothing)",
+                        problems=[("add records of the other labels, or check that prepare read the right label "
+                                   "column (--set columns.label=NAME)")])
 
 
 def check_head_fits(model: str, data: Path, labels: list[Any], kind_of_problem: str) -> None:
