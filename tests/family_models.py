@@ -8,7 +8,7 @@ Mistral / Phi-3 / Gemma 3.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from tests.conftest import RESOURCES
@@ -51,14 +51,14 @@ def corpus() -> list[str]:
     return (RESOURCES / "general_ro.txt").read_text(encoding="utf-8").splitlines()
 
 
-@lru_cache(maxsize=None)
+@cache
 def family_tokenizer(family: str):
     """A fast tokenizer of the family's kind with its special tokens and chat template (cached: treat as read-only)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
 
     from antrenor.models.chat import GEMMA_CHAT_TEMPLATE
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
 
     kind, specials, bos, eos, pad, extra, template = FAMILIES[family]
     if kind == "byte":
@@ -80,10 +80,8 @@ def family_tokenizer(family: str):
         trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=[*specials] + [f"<0x{b:02X}>" for b in range(256)],
                                       show_progress=False)
     backend.train_from_iterator(corpus(), trainer)
-    if kind == "byte":  # specials after the learned vocabulary, as Llama 3 and Qwen have them
-        backend.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
-    else:
-        backend.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    # byte-level: the specials come after the learned vocabulary, as in Llama 3 and Qwen; else they are its first ids
+    backend.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
     if extra:
         backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in extra])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token=eos, pad_token=pad,
@@ -102,10 +100,10 @@ def family_config(family: str, vocab_size: int):
     from transformers import AutoConfig
 
     tokenizer = family_tokenizer(family)
-    common = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, vocab_size=vocab_size, max_position_embeddings=256,
-                  eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-                  pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=family in ("llama", "gemma3_text", "qwen3"))
+    common = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "vocab_size": vocab_size, "max_position_embeddings": 256,
+              "eos_token_id": tokenizer.eos_token_id, "bos_token_id": tokenizer.bos_token_id,
+              "pad_token_id": tokenizer.pad_token_id, "tie_word_embeddings": family in ("llama", "gemma3_text", "qwen3")}
     extra = {"qwen3": {"head_dim": 128}, "gemma3_text": {"head_dim": 256, "query_pre_attn_scalar": 256},
              "qwen2": {}, "phi3": {}, "mistral": {"sliding_window": None}, "llama": {}}[family]
     return AutoConfig.for_model(family, **common, **extra)

@@ -165,12 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = verbs.add_parser(
         "export", parents=[output, configured], formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="merge, export to ONNX (parity checked), quantize to int8 and write a model card",
+        help="merge, export to ONNX or GGUF (parity checked), quantize and write a model card",
         description=ExportConfig.__doc__, epilog=config_reference(ExportConfig))
     export.add_argument("--model", metavar="DIR", help="a folder written by antrenor train")
     export.add_argument("--output", metavar="DIR", help="output folder")
     _add_overwrite_flag(export)
-    export.add_argument("--format", help="safetensors|onnx")
+    export.add_argument("--format", help="safetensors|onnx|gguf")
+    export.add_argument("--gguf-type", dest="gguf_type",
+                        help="f16|q8_0|bf16|q5_1|q5_0|q4_1|q4_0|f32 (with --format gguf)")
     export.add_argument("--quantize", help="none|int8 (int8 needs --format onnx)")
     export.add_argument("--eval", metavar="DIR", help="an antrenor eval output whose results go into the model card")
     export.add_argument("--push-to-hub", metavar="REPO", dest="push_to_hub", help="upload to this Hugging Face Hub repo")
@@ -394,6 +396,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from antrenor.export.run import check_summary, export
 
     flags = {"model": args.model, "output": args.output, "format": args.format, "quantize": args.quantize,
+             "gguf_type": args.gguf_type,
              "eval": args.eval, "push_to_hub": args.push_to_hub, "overwrite": args.overwrite}
     cfg = load_config(ExportConfig, args.config, args.overrides, flags)
     reporter = reporter_for(args)

@@ -70,7 +70,7 @@ def test_gguf_file_reads_back_as_the_merged_model(tmp_path, family_models, famil
     assert found["tokenizer_probes_differing"] == [] and found["chat_template_equal"] and found["eos_equal"]
 
     reader = gguf.GGUFReader(path)
-    field = lambda key: reader.fields[key].contents()  # noqa: E731
+    field = lambda key: reader.fields[key].contents()
     arch = {"mistral": "llama", "gemma3_text": "gemma3"}.get(family, family)
     assert field("general.architecture") == written["architecture"] == arch
     assert field("tokenizer.chat_template") == tokenizer.chat_template

@@ -33,10 +33,10 @@ class ExportConfig(StageConfig):
         "safetensors", description="safetensors (merged weights), onnx or gguf (each also writes the safetensors).")
     gguf_type: Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"] = Field(
         "q8_0", description="GGUF weight type (format gguf): f16 is lossless for bf16-trained models; q8_0 halves "
-        "that (logits within ~2 % of their scale); q4/q5 quarter it, keeping the embedding and output head q8_0.")
+        "that (logits within ~1-5 % of their scale); q4/q5 quarter it, keeping the embedding and output head q8_0.")
     gguf_tolerance: float | None = Field(
         None, gt=0, description="Largest allowed |logit difference| of the GGUF file, as a share of the largest "
-        "|logit| (default per type: f16 5e-3, q8_0 6e-2, q4_0 0.5).")
+        "|logit| (default per type: f16 5e-3, q8_0 8e-2, q5 0.5, q4 0.8: for 4/5 bits it only catches a broken file).")
     system_prompt: str | None = Field(None, description="SYSTEM line of the Ollama Modelfile (format gguf).")
     quantize: Literal["none", "int8"] = Field("none", description="int8: also write a dynamically quantized model.int8.onnx (needs format onnx).")
     data: str | None = Field(None, description="Prepared data folder for the checks; default: the one the model was trained on.")

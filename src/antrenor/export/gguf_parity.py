@@ -7,10 +7,12 @@ ids and the chat template. Compared on the same left-padded prompts as the ONNX 
 difference over real tokens (as a share of the largest |logit|, since quantization error scales with the
 weights), 8 greedy tokens per prompt, and the token ids of Romanian probe sentences.
 
-Measured tolerances (largest |logit difference| / max(1, largest |logit|), on the six tiny random
-architectures of the tests and Gemma 3 270M; docs/export.md lists the figures): f16 below 1e-3,
-q8_0 below 3e-2, q4_0 below 0.3. Quantized files are expected to differ in a few greedy tokens;
-f16 ones are not.
+Measured (largest |logit difference| / max(1, largest |logit|); benchmarks/gguf_bench.py, docs/gguf.md):
+the six tiny random architectures of the tests: f16 below 1e-3, q8_0 below 3e-2, q4_0 below 0.3;
+Gemma 3 270M: f16 0 (its bf16 weights are exact in f16), q8_0 0.013 with 8/8 greedy answers equal;
+SmolLM2 135M: f16 0, q8_0 0.047 (4/8 greedy answers equal), q4_0 0.63 (2/8). The default tolerances sit
+above those: for f16 the check is tight, for q8_0 it bounds the usual quantization error, and for the 4-
+and 5-bit types it only catches a broken file (a wrong layout or tokenizer), not quality loss.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from antrenor.export.merge import logit_scale, logits_of, max_logit_difference
 from antrenor.export.parity import GENERATED_TOKENS, torch_greedy
 
 # Share of the largest |logit| a reloaded file may differ by, per GGUF type
-GGUF_TOLERANCE = {"f32": 1e-4, "f16": 5e-3, "bf16": 3e-2, "q8_0": 6e-2, "q5_1": 0.25, "q5_0": 0.25, "q4_1": 0.5,
-                  "q4_0": 0.5}
+GGUF_TOLERANCE = {"f32": 1e-4, "f16": 5e-3, "bf16": 3e-2, "q8_0": 8e-2, "q5_1": 0.5, "q5_0": 0.5, "q4_1": 0.8,
+                  "q4_0": 0.8}
 ROMANIAN_PROBES = (
     "Câinele se joacă în parc.",
     "Șase oameni salvați după răsturnarea unei bărci în Golful Dublin",
