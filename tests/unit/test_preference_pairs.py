@@ -144,7 +144,7 @@ def load_demo_builder():
 def test_demo_preference_set_is_what_the_builder_makes_from_legal_titles(tmp_path: Path):
     builder = load_demo_builder()
     titles = {split: read_jsonl(DEMO / "legal-titles" / f"{split}.jsonl") for split in ("train", "test")}
-    titles["test"] = titles["test"][:40]  # the builder keeps DPO's demo small: the first 40 of the 121 test requests
+    titles["test"] = titles["test"][:40]  # the builder keeps DPO's demo small: the first 40 of the 172 test requests
     builder.write_legal_preference(tmp_path, builder.build_legal_preference(titles, seed=13))
     for name in ("train.jsonl", "test.jsonl", "LICENSE.md"):
         assert (tmp_path / "legal-preference" / name).read_bytes() == (DEMO / "legal-preference" / name).read_bytes(), name
