@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="overrides",
                      help="override one key of one section, e.g. --set train.lr=1e-4 (repeatable)")
     run.add_argument("--serve", action="store_true", help="after export, serve the `serve` section's model until stopped")
+    run.add_argument("--overwrite", action="store_true",
+                     help="let every stage of this run write into an output folder holding other results or files "
+                          "antrenor did not write (each replaces only its own files; nothing else is deleted; "
+                          "docs/output-folders.md)")
     run.set_defaults(run=_run_pipeline)
 
     init = verbs.add_parser("init", help="write a commented starter pipeline.yaml for a task")
@@ -227,7 +231,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     from antrenor.pipeline.run import run_pipeline
 
     _quiet_model_libraries()
-    return run_pipeline(args.pipeline, args.overrides, args.force, reporter_for(args), serve=args.serve).exit_code
+    return run_pipeline(args.pipeline, args.overrides, args.force, reporter_for(args), serve=args.serve,
+                        overwrite=args.overwrite).exit_code
 
 
 def _run_init(args: argparse.Namespace) -> int:

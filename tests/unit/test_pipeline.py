@@ -203,3 +203,31 @@ def test_run_exit_code_says_when_a_tuned_model_does_not_beat_its_strongest_basel
     assert result_with(False, "cached").exit_code == 3  # a cached eval keeps its verdict
     assert result_with(None).exit_code == 0  # no baseline compared: nothing to judge
     assert result_with(False, "failed").exit_code == 1
+
+
+def test_run_overwrite_lets_every_stage_write_into_folders_of_other_results_and_deletes_nothing(tmp_path, tiny_llama_dir,
+                                                                                                 capsys):
+    from antrenor import prepare
+
+    write_jsonl(tmp_path / "input.jsonl", _rows(40))
+    other = write_jsonl(tmp_path / "other.jsonl", _rows(40, offset=5))
+    config = _pipeline(tmp_path, tiny_llama_dir)
+    config["run"]["stages"] = ["prepare", "train"]
+    data, model = tmp_path / "run" / "data", tmp_path / "run" / "model"
+    prepare({**config["prepare"], "input": [str(other)]})  # data holds the prepare results of another input
+    model.mkdir()
+    for folder in (data, model):
+        (folder / "notes.txt").write_text("mine")  # files antrenor did not write
+    path = _write(tmp_path, config)
+    other_rows = (data / "train.jsonl").read_text()
+
+    assert main(["run", path, "--quiet"]) == 2
+    assert f"output {data} holds the prepare results of other inputs ({other.resolve()}" in capsys.readouterr().err
+    assert (data / "train.jsonl").read_text() == other_rows and not (model / "adapter_model.safetensors").exists()
+
+    assert main(["run", path, "--quiet", "--overwrite"]) == 0
+    assert json.loads((data / "antrenor-stage.json").read_text())["inputs"] == [str((tmp_path / "input.jsonl").resolve())]
+    assert (data / "train.jsonl").read_text() != other_rows and (model / "adapter_model.safetensors").is_file()
+    assert (data / "notes.txt").read_text() == "mine" and (model / "notes.txt").read_text() == "mine"
+    assert yaml.safe_load((tmp_path / "run" / "pipeline.resolved.yaml").read_text())["run"]["overwrite"] is True
+    assert load_pipeline(path, ["run.overwrite=true"]).stages["train"].overwrite  # the YAML key does the same

@@ -38,6 +38,9 @@ class RunConfig(StageConfig):
     stages: list[str] = Field(default_factory=lambda: list(STAGE_ORDER),
                               description="Stages to run, in pipeline order: a subset of prepare, train, eval, export.")
     serve: bool = Field(False, description="After export, serve the `serve` section's model until stopped (same as --serve).")
+    overwrite: bool = Field(False, description="Set `overwrite` for every stage of this run (same as --overwrite): each "
+                            "may write into an output folder holding other results or files antrenor did not write; "
+                            "only its own files are replaced, nothing else is deleted (docs/output-folders.md).")
 
 
 def stage_classes() -> dict[str, type[StageConfig]]:
@@ -104,6 +107,9 @@ def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     if problems:
         raise ConfigError(f"the pipeline {path} has {len(problems)} problem(s):", problems=problems)
     ordered = {name: validated[name] for name in (*STAGE_ORDER, "serve") if name in validated}
+    if run.overwrite:  # one switch for the whole run, rather than --set <stage>.overwrite=true per stage
+        ordered.update({name: ordered[name].model_copy(update={"overwrite": True})
+                        for name in STAGE_ORDER if name in ordered})
     pipeline = Pipeline(path, ordered, run, raw)
     links = check_links(pipeline)
     if links:

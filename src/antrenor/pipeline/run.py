@@ -78,9 +78,10 @@ class RunResult:
 
 
 def run_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = (), force: list[str] | tuple[str, ...] = (),
-                 reporter: Reporter | None = None, serve: bool = False) -> RunResult:
+                 reporter: Reporter | None = None, serve: bool = False, overwrite: bool = False) -> RunResult:
+    """Run the pipeline's planned stages; `overwrite` (--overwrite, `run.overwrite`) sets overwrite for each of them."""
     reporter = reporter or Reporter("quiet")
-    pipeline = load_pipeline(path, overrides)
+    pipeline = load_pipeline(path, [*overrides, *(["run.overwrite=true"] if overwrite else [])])
     forced = _forced_stages(force, pipeline)
     output = pipeline.output
     check_writable(output)
