@@ -123,3 +123,37 @@ def test_gemma2_system_prompt_is_merged_into_the_first_user_turn_for_training_an
                       "<end_of_turn>\n<start_of_turn>model\n")
     (ids, _), = encode_conversation_examples([SYSTEM, Q1, A1], tokenizer)
     assert tokenizer.decode(ids).startswith(prompt)
+
+
+def test_chat_template_kwargs_written_into_the_template_are_its_defaults_and_survive_saving(tmp_path):
+    from transformers import AutoTokenizer
+
+    from antrenor.models.chat import (
+        GEMMA_CHAT_TEMPLATE,
+        saved_template_kwargs,
+        set_template_kwargs,
+        template_name,
+        with_template_kwargs,
+    )
+    from antrenor.models.loading import restore_template_kwargs
+
+    tokenizer = family_tokenizer("qwen3")
+    original = tokenizer.chat_template
+    thinking_off = render_text([Q1], tokenizer, True, enable_thinking=False)
+    thinking_on = render_text([Q1], tokenizer, True)
+    assert thinking_off != thinking_on
+    assert set_template_kwargs(tokenizer, {"enable_thinking": False, "no_such_variable": "a #} %} \"b\""}) == [
+        "no_such_variable"]  # named in a warning
+    assert render_text([Q1], tokenizer, True) == thinking_off  # the default now
+    assert render_text([Q1], tokenizer, True, enable_thinking=True) == thinking_on  # an explicit value still wins
+    assert saved_template_kwargs(tokenizer.chat_template) == {"enable_thinking": False,
+                                                              "no_such_variable": "a #} %} \"b\""}
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert reloaded.apply_chat_template([Q1], tokenize=False, add_generation_prompt=True) == thinking_off
+    assert with_template_kwargs(tokenizer.chat_template, {}) == original  # replaced, never stacked
+    assert template_name(with_template_kwargs(GEMMA_CHAT_TEMPLATE, {"x": 1})) == "Gemma's"
+
+    base = family_tokenizer("qwen3")  # an adapter saved without its tokenizer renders with its base's
+    restore_template_kwargs(base, {"chat_template_kwargs": {"enable_thinking": False}})
+    assert render_text([Q1], base, True) == thinking_off

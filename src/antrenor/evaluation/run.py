@@ -97,6 +97,8 @@ def _evaluate(cfg: EvalConfig, data_manifest: dict[str, Any], output: Path, repo
                                     allow_pickle=cfg.allow_pickle, bf16=bf16) if role == "base" else
                   loading.load_tuned(source, task, trust_remote_code=cfg.trust_remote_code,
                                      allow_pickle=cfg.allow_pickle, bf16=bf16))
+        if role == "base":  # asked as the tuned model is (e.g. Qwen3 with thinking off)
+            loading.restore_template_kwargs(loaded.tokenizer, tuned_manifests[0])
         loaded.label = _unique_label(loaded, results)
         results[loaded.label] = evaluate_model(loaded, evaluator, records, ood_records, kind, cfg, reporter)
         if role == "base" and task == "sft":

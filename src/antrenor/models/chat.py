@@ -17,11 +17,15 @@ closed in the trained answer; a template that refuses a system role (Gemma 2) ge
 the first user turn, for training and generation alike (`render_text`). Any other disagreement between the two
 renderings is an error (`TemplateMismatch`), never a silently wrong mask. Models without a chat template get one
 their vocabulary supports (Gemma's, ChatML, or plain role names ending in EOS), saved with the tokenizer so that
-inference formats prompts the same way.
+inference formats prompts the same way. Template variables chosen for training (`chat_template_kwargs`, e.g. Qwen3's
+`enable_thinking: false`) are written into the template as defaults (`with_template_kwargs`), so every rendering of
+the saved tokenizer (evaluation, serving, TRL's trainers, transformers' own `apply_chat_template`, the GGUF
+metadata) formats conversations as training did.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +90,67 @@ def fallback_chat_template(tokenizer: Any) -> str:
 def template_name(template: str) -> str:
     """How a warning names a chat template antrenor supplied."""
     return {GEMMA_CHAT_TEMPLATE: "Gemma's", CHATML_CHAT_TEMPLATE: "ChatML", PLAIN_CHAT_TEMPLATE: "a plain role-name"}.get(
-        template, "the model's own")
+        without_template_kwargs(template), "the model's own")
+
+
+TEMPLATE_KWARGS_MARK = "{#- antrenor chat_template_kwargs: "
+TEMPLATE_KWARGS_END = "{#- antrenor chat_template_kwargs end #}"
+
+
+def with_template_kwargs(template: str, kwargs: dict[str, Any]) -> str:
+    """`template` with `kwargs` as the defaults of its variables: a header that sets each one the caller leaves
+    undefined (it renders nothing), so `apply_chat_template(messages)` renders as
+    `apply_chat_template(messages, **kwargs)` did, wherever the saved tokenizer is used. Replaces the header an
+    earlier call wrote; no kwargs, no header."""
+    template = without_template_kwargs(template)
+    if not kwargs:
+        return template
+    recorded = json.dumps(kwargs, sort_keys=True, ensure_ascii=False).replace("#}", "#\\u007d")  # JSON reads it back
+    defaults = "".join(f"{{%- if {name} is not defined %}}{{%- set {name} = {_jinja_literal(value)} %}}{{%- endif %}}"
+                       for name, value in sorted(kwargs.items()))
+    return TEMPLATE_KWARGS_MARK + recorded + " #}" + defaults + TEMPLATE_KWARGS_END + template
+
+
+def saved_template_kwargs(template: str | None) -> dict[str, Any]:
+    """The defaults `with_template_kwargs` wrote into `template` ({} when none)."""
+    if not template or not template.startswith(TEMPLATE_KWARGS_MARK) or TEMPLATE_KWARGS_END not in template:
+        return {}
+    return json.loads(template[len(TEMPLATE_KWARGS_MARK): template.index(" #}")])
+
+
+def without_template_kwargs(template: str) -> str:
+    """`template` without the header `with_template_kwargs` wrote."""
+    if not template or not template.startswith(TEMPLATE_KWARGS_MARK) or TEMPLATE_KWARGS_END not in template:
+        return template
+    return template[template.index(TEMPLATE_KWARGS_END) + len(TEMPLATE_KWARGS_END):]
+
+
+def set_template_kwargs(tokenizer: Any, kwargs: dict[str, Any]) -> list[str]:
+    """Write `kwargs` into the tokenizer's chat template as defaults (`with_template_kwargs`); the names of the ones
+    the template never reads (a typo, or a model without that switch), for a warning."""
+    from jinja2 import Environment, TemplateSyntaxError, meta
+
+    template = tokenizer.chat_template
+    tokenizer.chat_template = with_template_kwargs(template, kwargs)
+    try:
+        parsed = Environment(extensions=["jinja2.ext.loopcontrols"]).parse(without_template_kwargs(template))
+    except TemplateSyntaxError:  # a tag only transformers knows ({% generation %}): no names to doubt
+        return []
+    read = meta.find_undeclared_variables(parsed)
+    return sorted(name for name in kwargs if name not in read)
+
+
+def _jinja_literal(value: Any) -> str:
+    """`value` as a Jinja expression: none/true/false, numbers, strings, lists and dicts of them."""
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float, str)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_jinja_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_jinja_literal(str(k))}: {_jinja_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"a chat template variable takes none, booleans, numbers, strings, lists and dicts, not {value!r}")
 
 
 def render_text(messages: list[dict[str, Any]], tokenizer: Any, generation_prompt: bool = False,

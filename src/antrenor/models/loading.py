@@ -15,8 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from antrenor.errors import AntrenorError, ConfigError
-from antrenor.models.chat import ensure_chat_template
-from antrenor.models.registry import ResolvedModel, check_model_name, load_tokenizer, resolve_model
+from antrenor.models.chat import (
+    ensure_chat_template,
+    saved_template_kwargs,
+    with_template_kwargs,
+)
+from antrenor.models.registry import (
+    ResolvedModel,
+    check_model_name,
+    load_tokenizer,
+    resolve_model,
+)
 
 AUTO_CLASSES = {
     "causal-lm": "AutoModelForCausalLM",
@@ -117,10 +126,21 @@ def load_tuned(source: str, task: str, *, trust_remote_code: bool, allow_pickle:
     tokenizer_source = (adapter_base(folder, manifest) if is_adapter and not (folder / "tokenizer_config.json").is_file()
                         else source)
     tokenizer = load_tokenizer(tokenizer_source, trust_remote_code=trust_remote_code)
+    restore_template_kwargs(tokenizer, manifest)
     if task == "reward":
         _check_reward_head(source, model, tokenizer)
     model.eval()
     return LoadedModel(folder.name if folder.is_dir() else source, source, "tuned", task, model, tokenizer, manifest, labels)
+
+
+def restore_template_kwargs(tokenizer: Any, manifest: dict[str, Any] | None) -> None:
+    """The chat template variables training rendered with (a train manifest's `chat_template_kwargs`), as the
+    template's defaults: the saved tokenizer carries them already, a base's tokenizer (an adapter saved without its
+    own) gets them here, so prompts are rendered as in training."""
+    kwargs = (manifest or {}).get("chat_template_kwargs") or {}
+    template = getattr(tokenizer, "chat_template", None)
+    if kwargs and isinstance(template, str) and saved_template_kwargs(template) != kwargs:
+        tokenizer.chat_template = with_template_kwargs(template, kwargs)
 
 
 def load_judge(source: str, *, trust_remote_code: bool, allow_pickle: bool) -> LoadedModel:

@@ -6,6 +6,7 @@ adapters (set when `lr` is left out), effective batch 16 reached by gradient acc
 
 from __future__ import annotations
 
+import keyword
 import os
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +28,7 @@ TASK_KINDS = {
     "preference": ("preference", "feedback"),
     "rl": ("instruction", "chat", "completion", "preference"),  # prompts; their answers serve as references
 }
+CHAT_TASKS = ("sft", "reward", "preference", "rl")  # the tasks that render records with the chat template
 TRL_TASKS = ("reward", "preference", "rl")  # trained with TRL's trainers (training/preference.py)
 PREFERENCE_ALGORITHMS = ("dpo", "ipo", "simpo", "orpo", "kto")
 DEFAULT_BETA = {"dpo": 0.1, "ipo": 0.1, "simpo": 2.0, "orpo": 0.1, "kto": 0.1}  # TRL's and the papers' defaults
@@ -126,6 +128,11 @@ class TrainConfig(StageConfig):
         "(fastest and a third of the memory of 8 there, docs/benchmarks.md), else 8.")
     effective_batch_size: int = Field(16, ge=1, description="Examples per optimizer step; reached with gradient accumulation.")
     max_length: int = Field(512, ge=8, description="Tokens per example (or per packed row).")
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra variables for the chat template, e.g. {enable_thinking: false} for "
+        "Qwen3 (answers trained after the empty think block the template writes for thinking off). Used for the "
+        "training features and the template check, and saved into the model's chat template as defaults, so that "
+        "eval, serve and export render prompts the same way.")
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="Share of steps with a linear warm-up.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
@@ -198,9 +205,20 @@ class TrainConfig(StageConfig):
             raise ValueError(f"method {self.method} is not supported for task {self.task}: use lora, full or freeze")
         if self.task == "rl":
             self._check_rl()
+        if self.chat_template_kwargs:
+            self._check_chat_template_kwargs()
         if self.replay.fraction and self.task not in ("sft", "clm"):
             raise ValueError("replay mixes general text into language-model training: use it with task sft or clm")
         return self
+
+    def _check_chat_template_kwargs(self) -> None:
+        if self.task not in CHAT_TASKS:
+            raise ValueError(f"chat_template_kwargs are read by the chat template, which task {self.task} does not "
+                             f"use: set them with task {', '.join(CHAT_TASKS)}")
+        names = [name for name in self.chat_template_kwargs if not name.isidentifier() or keyword.iskeyword(name)]
+        if names:
+            raise ValueError(f"chat_template_kwargs {', '.join(map(repr, names))}: a template variable is a name "
+                             "like enable_thinking (letters, digits, underscores)")
 
     def _check_rl(self) -> None:
         if not self.rl.rewards:

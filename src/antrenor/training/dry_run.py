@@ -29,7 +29,10 @@ CHECKED_TASKS = ("sft", "preference")
 def dry_run(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporter | None = None) -> TemplateReport:
     """The template report of the run `config` describes; a ConfigError lists its problems (nothing is written)."""
     from antrenor.training.run import check_before_work
-    from antrenor.training.sft import ensure_chat_template_and_say_so
+    from antrenor.training.sft import (
+        ensure_chat_template_and_say_so,
+        use_chat_template_kwargs,
+    )
 
     cfg = as_config(TrainConfig, config)
     reporter = reporter or Reporter("quiet")
@@ -40,6 +43,7 @@ def dry_run(config: TrainConfig | dict[str, Any] | str | Path, reporter: Reporte
     data = load_prepared(cfg.data)
     cfg = apply_defaults(cfg, data, reporter)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    use_chat_template_kwargs(tokenizer, cfg.chat_template_kwargs, reporter)  # as training renders
     ensure_chat_template_and_say_so(tokenizer, reporter)
     report = check_chat_template(data.train, data.kind, tokenizer, cfg.max_length)
     for warning in report.warnings:

@@ -22,6 +22,7 @@ def write_manifest(output: Path, cfg: Any, data: Any, task: Any, trainable: int,
         "task": cfg.task,
         "method": cfg.method,
         "seed": cfg.seed,
+        "chat_template_kwargs": cfg.chat_template_kwargs,  # also in the saved chat template, as its defaults
         "data": {"folder": str(data.folder), "kind": data.kind, "inputs": data.manifest.get("inputs", []),
                  "prepared_outputs": data.manifest.get("outputs", {})},
         "examples": {"train": len(task.train_features), "validation": len(task.eval_features)},

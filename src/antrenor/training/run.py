@@ -28,6 +28,7 @@ from antrenor.training.data import check_prepared_folder, load_prepared
 from antrenor.training.defaults import apply_defaults
 from antrenor.training.preference import PREFERENCE_TASKS, build_preference_trainer
 from antrenor.training.rl import rl_problems
+from antrenor.training.sft import use_chat_template_kwargs
 from antrenor.training.tasks import setup_task
 from antrenor.training.trackers import tracker_runs
 from antrenor.training.trainer_setup import build_trainer, read_settings_file
@@ -68,6 +69,7 @@ def _train(cfg: TrainConfig, output: Path, reporter: Reporter, callbacks: Sequen
     for doubt in cfg.doubts():  # after the defaults: a chosen value outside the usual ranges is explained too
         reporter.warn(doubt)
     tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    use_chat_template_kwargs(tokenizer, cfg.chat_template_kwargs, reporter)  # saved with the tokenizer
     task = setup_task(cfg, data, tokenizer, reporter)
     model = apply_method(task.model, cfg, task.head)
     trainable, total = trainable_summary(model)

@@ -20,6 +20,7 @@ from antrenor.models.chat import (  # noqa: F401
     encode_conversation,
     encode_conversation_examples,
     ensure_chat_template,
+    set_template_kwargs,
     template_name,
 )
 from antrenor.records.kinds import to_messages
@@ -46,3 +47,16 @@ def ensure_chat_template_and_say_so(tokenizer: Any, reporter: Any) -> None:
     if ensure_chat_template(tokenizer):
         reporter.warn(f"the tokenizer has no chat template: using {template_name(tokenizer.chat_template)} template, "
                       "whose turn markers this vocabulary holds (saved with the model)")
+
+
+def use_chat_template_kwargs(tokenizer: Any, kwargs: dict[str, Any], reporter: Any) -> None:
+    """The config's `chat_template_kwargs` written into the tokenizer's chat template as defaults
+    (models/chat.py `with_template_kwargs`): the features, the template check and the saved tokenizer, hence
+    eval, serve and export, all render with them. A variable the template never reads gets a warning."""
+    if not kwargs:
+        return
+    ensure_chat_template_and_say_so(tokenizer, reporter)
+    unread = set_template_kwargs(tokenizer, kwargs)
+    if unread:
+        reporter.warn(f"chat_template_kwargs {', '.join(unread)}: not read by the model's chat template, so no "
+                      "rendering changes; check the names against the template")
