@@ -1,6 +1,7 @@
 """Training on tiny random models built from a config: which parameters move, resume, EWC, guards."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -130,12 +131,12 @@ def test_partial_checkpoint_is_skipped(tmp_path):
     good, bad = folder / "checkpoint-4", folder / "checkpoint-8"
     for checkpoint in (good, bad):
         checkpoint.mkdir(parents=True)
-        (checkpoint / "optimizer.pt").write_bytes(b"x" * 100)
+        torch.save(OPTIMIZER_STATE, checkpoint / "optimizer.pt")
     from antrenor.training.checkpoint import mark_complete
 
     mark_complete(good, 4)
     mark_complete(bad, 8)
-    (bad / "optimizer.pt").write_bytes(b"x" * 10)  # truncated after the marker was written
+    (bad / "optimizer.pt").write_bytes((bad / "optimizer.pt").read_bytes()[:10])  # truncated after the marker
     assert is_complete(good) and not is_complete(bad)
     assert latest_complete_checkpoint(folder) == (good, [bad])
 
@@ -149,16 +150,37 @@ def _overwrite(path: Path, offset: int = 0, size: int = 64) -> None:
         file.write(os.urandom(size))
 
 
-def _saved_checkpoints(folder: Path, steps=(4, 8)) -> list[Path]:
+def _drop_hashes(checkpoint: Path) -> None:
+    """Rewrite the checkpoint's marker as antrenor wrote it before content hashes: sizes only."""
+    marker = json.loads((checkpoint / "antrenor_complete.json").read_text())
+    del marker["sha256"]
+    (checkpoint / "antrenor_complete.json").write_text(json.dumps(marker))
+
+
+# what the Trainer saves, in small: files that load as a resume loads them
+OPTIMIZER_STATE = {"state": {0: {"step": torch.tensor(4.0), "exp_avg": torch.ones(64)}}, "param_groups": [{"lr": 0.1}]}
+
+
+def _saved_checkpoints(folder: Path, steps=(4, 8), marker: bool = True) -> list[Path]:
+    import random
+
+    import numpy as np
+    from safetensors.torch import save_file
+
     from antrenor.training.checkpoint import mark_complete
 
     made = []
     for step in steps:
         checkpoint = folder / f"checkpoint-{step}"
         checkpoint.mkdir(parents=True)
-        (checkpoint / "model.safetensors").write_bytes(bytes(range(256)) * 4)
-        (checkpoint / "optimizer.pt").write_bytes(b"x" * 100)
-        mark_complete(checkpoint, step)
+        save_file({"weight": torch.arange(256, dtype=torch.float32)}, checkpoint / "model.safetensors")
+        torch.save(OPTIMIZER_STATE, checkpoint / "optimizer.pt")
+        torch.save({"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()},
+                   checkpoint / "rng_state.pth")
+        (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": [
+            {"loss": 1.0 / (i + 1), "step": i + 1} for i in range(step)]}))
+        if marker:
+            mark_complete(checkpoint, step)
         made.append(checkpoint)
     return made
 
@@ -169,7 +191,9 @@ def test_a_checkpoint_changed_without_changing_size_is_skipped_with_the_reason(t
 
     good, bad = _saved_checkpoints(tmp_path)
     marker = json.loads((good / "antrenor_complete.json").read_text())
-    assert set(marker["sha256"]) == {"model.safetensors", "optimizer.pt"} and marker["files"]["optimizer.pt"] == 100
+    assert set(marker["sha256"]) == set(marker["files"]) == {"model.safetensors", "optimizer.pt", "rng_state.pth",
+                                                              "trainer_state.json"}
+    assert marker["files"]["optimizer.pt"] == (good / "optimizer.pt").stat().st_size
     _overwrite(bad / name, offset, 64)
     found, skipped = resumable_checkpoint(tmp_path)
     assert found.folder == good and found.hashed
@@ -181,18 +205,48 @@ def test_checkpoints_without_hashes_are_checked_by_size(tmp_path):
     from antrenor.training.checkpoint import check_checkpoint
 
     (old,) = _saved_checkpoints(tmp_path, steps=(4,))
-    marker = json.loads((old / "antrenor_complete.json").read_text())
-    del marker["sha256"]  # as antrenor wrote markers before content hashes
-    (old / "antrenor_complete.json").write_text(json.dumps(marker))
-    _overwrite(old / "optimizer.pt")
+    _drop_hashes(old)
+    size = (old / "model.safetensors").stat().st_size
+    _overwrite(old / "model.safetensors", offset=size - 64)  # inside a tensor's data: only a hash would see it
     check = check_checkpoint(old)
     assert check.intact and not check.hashed
     (old / "optimizer.pt").write_bytes(b"x" * 10)
-    assert check_checkpoint(old).problem == "optimizer.pt has 10 bytes, its marker says 100"
+    size = json.loads((old / "antrenor_complete.json").read_text())["files"]["optimizer.pt"]
+    assert check_checkpoint(old).problem == f"optimizer.pt has 10 bytes, its marker says {size}"
     (old / "antrenor_complete.json").write_text("{")
     assert "unreadable" in check_checkpoint(old).problem
     (old / "antrenor_complete.json").unlink()
     assert check_checkpoint(old).problem == "no completion marker: the save did not finish"
+
+
+@pytest.mark.parametrize("name, offset, reason", [
+    ("model.safetensors", 0, "SafetensorError: Error while deserializing header"),
+    ("optimizer.pt", 0, "RuntimeError: "),  # the zip archive's first header
+    ("optimizer.pt", 30, "UnpicklingError: its pickle is damaged"),  # the pickled state
+    ("rng_state.pth", 0, "RuntimeError: "),
+    ("trainer_state.json", 0, "(UnicodeDecodeError|JSONDecodeError): "),  # random bytes, rarely valid UTF-8
+])
+def test_an_old_marker_checkpoint_whose_file_does_not_load_is_skipped_naming_the_file(tmp_path, name, offset, reason):
+    """A marker with sizes only cannot see 64 bytes changed in place; the load check does, before the Trainer."""
+    from antrenor.training.checkpoint import resumable_checkpoint
+
+    good, bad = _saved_checkpoints(tmp_path)
+    for checkpoint in (good, bad):
+        _drop_hashes(checkpoint)
+    _overwrite(bad / name, offset, 64)
+    found, skipped = resumable_checkpoint(tmp_path)
+    assert found.folder == good and not found.hashed
+    assert [s.folder for s in skipped] == [bad]
+    assert re.match(rf"{re.escape(name)} cannot be loaded \({reason}", skipped[0].problem), skipped[0].problem
+
+
+def test_a_checkpoint_saved_unloadable_is_skipped_even_when_its_hashes_match(tmp_path):
+    from antrenor.training.checkpoint import check_checkpoint, mark_complete
+
+    (saved,) = _saved_checkpoints(tmp_path, steps=(4,), marker=False)
+    _overwrite(saved / "model.safetensors")
+    mark_complete(saved, 4)  # the hashes are of the damaged file
+    assert check_checkpoint(saved).problem.startswith("model.safetensors cannot be loaded (SafetensorError")
 
 
 def test_resume_falls_back_from_a_corrupted_checkpoint_and_says_why(classification_data, tiny_bert_dir, tmp_path):
@@ -211,6 +265,65 @@ def test_resume_falls_back_from_a_corrupted_checkpoint_and_says_why(classificati
     assert any("checkpoint-2: model.safetensors changed after it was saved" in w for w in warnings), warnings
     assert any("resuming from" in i and "checkpoint-1 (the newest intact checkpoint; 1 newer skipped)" in i
                for i in infos), infos
+
+
+RESUME_SETTINGS = dict(task="classification", method="full", save_steps=1, eval_steps=100, keep_checkpoints=3,
+                       batch_size=8, effective_batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def old_marker_run(tmp_path_factory, classification_data, tiny_bert_dir):
+    """A classifier's run with checkpoint-1 and checkpoint-2 whose markers hold sizes only (an older antrenor's)."""
+    from antrenor.training.checkpoint import checkpoints
+
+    output = tmp_path_factory.mktemp("old-markers") / "out"
+    run(classification_data, tiny_bert_dir, output, **RESUME_SETTINGS, max_steps=2)
+    for checkpoint in checkpoints(output / "checkpoints"):
+        _drop_hashes(checkpoint)
+    return output
+
+
+def test_resume_from_an_old_marker_checkpoint_that_does_not_load_falls_back_naming_the_file(
+        old_marker_run, classification_data, tiny_bert_dir, tmp_path):
+    """Issue 19 case 7 with a sizes-only marker: the Trainer used to fail in its load ("internal error")."""
+    from antrenor.console import Reporter
+
+    out = shutil.copytree(old_marker_run, tmp_path / "out")
+    _overwrite(out / "checkpoints" / "checkpoint-2" / "model.safetensors")  # 64 random bytes, same size
+    warnings, infos = [], []
+    reporter = Reporter("quiet")
+    reporter.warn, reporter.info = warnings.append, infos.append
+    resumed = train({"data": str(classification_data), "model": str(tiny_bert_dir), "output": str(out),
+                     **FAST, **RESUME_SETTINGS, "max_steps": 3, "resume": True}, reporter=reporter)
+    assert resumed.status == "completed" and resumed.metrics["started_at_step"] == 1
+    assert f"skipping {out}/checkpoints/checkpoint-2: model.safetensors cannot be loaded (SafetensorError: " \
+           "Error while deserializing header: header too large)" in warnings, warnings
+    assert f"{out}/checkpoints/checkpoint-1 was saved by an older antrenor without content hashes: only its file " \
+           "sizes were checked, and that its files load" in warnings
+    assert f"resuming from {out}/checkpoints/checkpoint-1 (the newest intact checkpoint; 1 newer skipped)" in infos
+
+
+def test_resume_with_no_checkpoint_that_loads_starts_from_the_beginning_with_a_warning(
+        old_marker_run, classification_data, tiny_bert_dir, tmp_path, capsys, monkeypatch):
+    from antrenor.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")  # the terminal does not wrap the long paths
+    out = shutil.copytree(old_marker_run, tmp_path / "out")
+    for step in (1, 2):
+        _overwrite(out / "checkpoints" / f"checkpoint-{step}" / "optimizer.pt")
+    flags = [f"--set={key}={value}" for key, value in {**FAST, **RESUME_SETTINGS, "max_steps": 1}.items()
+             if key not in ("report_to", "task", "method")]
+    assert main(["train", "--data", str(classification_data), "--model", str(tiny_bert_dir), "--output", str(out),
+                 "--task", "classification", "--method", "full", "--set", "report_to=[]", *flags, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "internal error" not in err
+    for step in (2, 1):
+        assert f"checkpoint-{step}: optimizer.pt cannot be loaded (RuntimeError: not a PyTorch zip archive)" in err
+    assert "--resume: no intact checkpoint found (2 skipped, above), starting from the beginning" in err
+    assert json.loads((out / "manifest.json").read_text())["status"] == "completed"
+    from antrenor.training.checkpoint import check_checkpoint
+
+    assert check_checkpoint(out / "checkpoints" / "checkpoint-1").intact  # the damaged step 1 replaced by the new run's
 
 
 def test_ewc_reduces_drift(sft_data, tiny_llama_dir, tmp_path):

@@ -180,12 +180,13 @@ def _resume_checkpoint(cfg: TrainConfig, output: Path, reporter: Reporter) -> Pa
     found, skipped = resumable_checkpoint(output / "checkpoints")
     for check in skipped:
         reporter.warn(f"skipping {check.folder}: {check.problem}")
-    if found is None:
-        reporter.warn("--resume: no intact checkpoint found, starting from the beginning")
+    if found is None:  # training again costs time; failing would leave the user to delete the checkpoints by hand
+        reporter.warn("--resume: no intact checkpoint found" + (f" ({len(skipped)} skipped, above)" if skipped else "")
+                      + ", starting from the beginning")
         return None
     if not found.hashed:
         reporter.warn(f"{found.folder} was saved by an older antrenor without content hashes: only its file sizes "
-                      "were checked")
+                      "were checked, and that its files load")
     reporter.info(f"resuming from {found.folder}" + (f" (the newest intact checkpoint; {len(skipped)} newer skipped)"
                                                      if skipped else ""))
     return found.folder
