@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -268,3 +269,45 @@ def test_cli_serve_runs_the_app_on_its_port(task, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_the_report_folder_is_marked_and_never_written_over_what_antrenor_did_not_write(task, tmp_path, capsys):
+    """docs/output-folders.md for `human report`: marked; a re-run replaces its own files; another task's report,
+    another stage's results or files of the user's are refused unless --overwrite, which keeps them."""
+    from antrenor.cli import main
+    from antrenor.reporting.output_folder import MARKER, read_marker
+
+    default = task.folder / "report"
+    report(task.folder, samples=100)
+    marker = read_marker(default)
+    assert marker["stage"] == "human report" and marker["inputs"] == [str((task.folder / "task.json").resolve())]
+    assert {"report.html", "report.json", "human_preferences.jsonl", "comments.csv"} <= set(marker["files"])
+    assert "finished" in marker
+    report(task.folder, samples=100)  # a re-run of the same task: allowed
+
+    other = create([predictions(tmp_path / "other.jsonl")], tmp_path / "other", criteria=CRITERIA, raters=1)
+    with pytest.raises(ConfigError, match=rf"output {default} holds the human report results of other inputs "
+                                          rf"\({task.folder.resolve()}/task.json; this run reads "):
+        report(other.folder, default, samples=100)
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    (prepared / MARKER).write_text(json.dumps({"stage": "prepare", "inputs": [], "files": []}))
+    with pytest.raises(ConfigError, match="holds the results of `antrenor prepare`"):
+        report(task.folder, prepared, samples=100)
+    with pytest.raises(ConfigError, match=f"output {task.folder} holds the input {task.folder}/task.json"):
+        report(task.folder, task.folder, samples=100, overwrite=True)  # overlap: refused even with overwrite
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("my notes")
+    assert main(["human", "report", str(task.folder), "--output", str(mine), "--quiet"]) == 2
+    assert f"output {mine} is not empty and antrenor did not write it (report.html)" in capsys.readouterr().err
+    assert (mine / "report.html").read_text() == "my notes" and not (mine / MARKER).exists()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["human", "report", str(task.folder), "--output", str(mine), "--overwrite", "--quiet"]) == 0
+    assert (mine / "notes.txt").read_text() == "keep me" and "notes.txt" not in read_marker(mine)["files"]
+
+    older = tmp_path / "older"  # what an antrenor older than the marker left: its own files only, rerun
+    shutil.copytree(default, older, ignore=shutil.ignore_patterns(MARKER))
+    report(task.folder, older, samples=100)
+    assert read_marker(older)["stage"] == "human report"

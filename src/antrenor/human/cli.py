@@ -39,6 +39,9 @@ def add_human_actions(human: argparse.ArgumentParser, output: argparse.ArgumentP
     report.add_argument("task", metavar="TASK", nargs="?")
     report.add_argument("--output", metavar="DIR", help="report folder (default TASK/report)")
     report.add_argument("--bootstrap-samples", type=int, dest="bootstrap_samples", help="resamples for the CIs (default 1000)")
+    report.add_argument("--overwrite", action="store_true", default=None,
+                        help="write into a report folder holding other results or files antrenor did not write "
+                             "(only the report's files are replaced; nothing else is deleted; docs/output-folders.md)")
     report.set_defaults(run=_run_human_report)
     human.set_defaults(run=lambda args: _missing_action(human))
 
@@ -88,8 +91,9 @@ def _run_human_report(args: argparse.Namespace) -> int:
     from antrenor.human.report import verdict_sentences
 
     cfg = load_config(HumanReportConfig, args.config, args.overrides,
-                      {"task": args.task, "output": args.output, "bootstrap_samples": args.bootstrap_samples})
-    paths = report(cfg.task, cfg.output, samples=cfg.bootstrap_samples, seed=cfg.seed)
+                      {"task": args.task, "output": args.output, "bootstrap_samples": args.bootstrap_samples,
+                       "overwrite": args.overwrite})
+    paths = report(cfg.task, cfg.output, samples=cfg.bootstrap_samples, seed=cfg.seed, overwrite=cfg.overwrite)
     reporter = reporter_for(args)
     progress = task_summary(cfg.task)
     reporter.table("rating progress", ["rater", "pages done"],

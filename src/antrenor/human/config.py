@@ -71,5 +71,8 @@ class HumanReportConfig(StageConfig):
 
     task: str = Field(..., description="A task folder written by `antrenor human create`.")
     output: str | None = Field(None, description="Report folder; default TASK/report.")
+    overwrite: bool = Field(False, description="Write into a report folder that holds another task's report, another "
+                            "stage's results or files antrenor did not write (docs/output-folders.md); only the "
+                            "report's files are replaced, nothing else is deleted.")
     bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples for the confidence intervals.")
     seed: int = Field(0, description="Seed of the bootstrap.")

@@ -17,9 +17,9 @@ files that no marker lists. An output may not be, contain, or lie inside one of 
 The inputs that identify a stage's results ("the same inputs"): prepare, its input files; train, the
 data folder and the base model; eval, the evaluated models and the data folder; export, the model
 folder; monitor, the request log and the reference data; tune, the train section's data and model;
-human report, the task folder. Settings are not part of it: a re-run with another learning rate or
-dedup threshold replaces the earlier results of the same inputs (the resolved config beside them
-says which settings made them).
+human report, the rating task (its task.json: the default report folder lies inside the task folder).
+Settings are not part of it: a re-run with another learning rate or dedup threshold replaces the
+earlier results of the same inputs (the resolved config beside them says which settings made them).
 
     >>> folder = OutputFolder("runs/prep", "prepare", ["data/in.jsonl"])
     >>> check_output(folder.path, "prepare", ["data/in.jsonl"], overwrite=False)  # [] or the problems
