@@ -41,7 +41,9 @@ def write_messy_instructions(path: Path) -> dict:
 
 
 def digest_tree(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    """sha256 of every file but the output-folder marker, which records when the run started and finished."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.is_file() and p.name != "antrenor-stage.json"}
 
 
 def test_messy_file_keeps_exactly_the_good_distinct_records(tmp_path: Path, capsys):
@@ -72,8 +74,11 @@ def test_same_input_and_seed_give_byte_identical_output(tmp_path: Path, tiny_tok
     args = ["prepare", "--input", str(source), "--output", str(tmp_path / "out"), "--quiet", "--model", str(tiny_tokenizer_dir)]
     assert main(args) == 0
     first = digest_tree(tmp_path / "out")
+    marker = json.loads((tmp_path / "out" / "antrenor-stage.json").read_text())
     assert main(args) == 0
     assert digest_tree(tmp_path / "out") == first
+    again = json.loads((tmp_path / "out" / "antrenor-stage.json").read_text())
+    assert {k: again[k] for k in ("stage", "inputs", "files")} == {k: marker[k] for k in ("stage", "inputs", "files")}
     assert set(first) >= {"train.jsonl", "validation.jsonl", "test.jsonl", "rejects.jsonl", "manifest.json",
                           "prepare_config.yaml", "data_report.md", "data_report.html"}
     assert main(args[:-2] + ["--seed", "7"]) == 0
@@ -131,6 +136,7 @@ def test_too_long_records_are_dropped_or_truncated_and_reported(tmp_path: Path, 
                  "--set", "filters.max_length=20", "--set", "split.validation=0", "--set", "split.test=0"]) == 0
     assert [r["code"] for r in read_jsonl(out / "rejects.jsonl")] == ["too_long"]
     texts = write_jsonl(tmp_path / "t.jsonl", [{"text": "a b c d e " * 10}])
+    out = tmp_path / "o2"  # another input: a folder of its own (the first one holds i.jsonl's results)
     args = ["prepare", "--input", str(texts), "--output", str(out), "--quiet", "--model", str(tiny_tokenizer_dir),
             "--set", "filters.max_length=10", "--set", "split.validation=0", "--set", "split.test=0"]
     assert main(args) == 0  # raw text is kept whole by default: training chunks it

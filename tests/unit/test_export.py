@@ -184,3 +184,17 @@ def test_reward_adapter_exports_a_one_output_model_with_the_same_scores(tmp_path
                                                       return_dict=False)])
     with torch.no_grad():
         torch.testing.assert_close(merged(input_ids=ids).logits, adapter(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+
+
+def test_antrenor_export_stays_callable_after_its_modules_are_imported():
+    """Importing antrenor.export.* binds the package over the stage function on `antrenor`; both stay callable."""
+    import importlib
+
+    import antrenor
+
+    importlib.import_module("antrenor.export.modelfile")
+    from antrenor import export as stage
+
+    assert callable(antrenor.export) and callable(stage)
+    with pytest.raises(AntrenorError, match="does-not-exist"):
+        stage({"model": "/nonexistent/does-not-exist", "output": "/tmp/antrenor-never-written"})
