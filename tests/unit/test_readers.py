@@ -158,7 +158,7 @@ TEXT = '{"text": "Articolul 1 ș ț"}\n{"text": "Articolul 2"}\n'
     ("be.txt", TEXT.encode("utf-16-be"), "is UTF-16BE text (no byte-order mark, a NUL byte at every other position)"),
     ("wide.jsonl", TEXT.encode("utf-32"), ("is UTF-32 text (UTF-32LE, from its byte-order mark), not UTF-8: convert "
                                            "it with iconv -f UTF-32 -t UTF-8")),
-    ("packed.jsonl.gz", gzip.compress(TEXT.encode("utf-16")), ("convert it with gunzip -c {folder}/packed.jsonl.gz | "
+    ("packed.jsonl.gz", gzip.compress(TEXT.encode("utf-16"), mtime=0), ("convert it with gunzip -c {folder}/packed.jsonl.gz | "
                                                                "iconv -f UTF-16 -t UTF-8 > {folder}/packed.utf8.jsonl")),
     ("binary.txt", bytes(range(1, 200)) * 3 + b"\0\0\0" * 200, "holds NUL bytes in a pattern of no text encoding"),
 ])
